@@ -1,0 +1,201 @@
+// Package app is the core of Madoguchi and the facade its faces bind to:
+// the Wails window and the browser (`madoguchi serve`) call the exported
+// methods of App with plain structs in and out. Every exported method of
+// App is part of the UI contract mirrored in frontend/src/api.ts; a test
+// in app/web keeps the two equal.
+//
+// Nothing in this package tree imports Wails, fpdf or scard.
+package app
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"madoguchi/app/config"
+	"madoguchi/app/i18n"
+	"madoguchi/app/queue"
+	"madoguchi/app/store"
+)
+
+// Error is a user-facing error: a message key the frontend localizes.
+// Its Error() is the key itself, so it travels unchanged through the
+// Wails bridge and the HTTP face.
+type Error struct{ Code i18n.Key }
+
+func (e *Error) Error() string { return string(e.Code) }
+
+// ErrorCode returns the message key; the HTTP face uses it.
+func (e *Error) ErrorCode() string { return string(e.Code) }
+
+// Errors every face may show.
+var (
+	ErrInternal = &Error{Code: i18n.Key("error.internal")}
+	ErrStore    = &Error{Code: i18n.Key("error.store")}
+)
+
+// Mode is how the terminal is used.
+type Mode string
+
+// The modes a terminal runs in.
+const (
+	ModeChoose     Mode = ""
+	ModeCounter    Mode = "counter"
+	ModeKiosk      Mode = "kiosk"
+	ModeSupervisor Mode = "supervisor"
+)
+
+// ParseMode accepts counter, kiosk, supervisor or the empty string.
+func ParseMode(s string) (Mode, error) {
+	switch m := Mode(s); m {
+	case ModeChoose, ModeCounter, ModeKiosk, ModeSupervisor:
+		return m, nil
+	}
+	return "", errors.New("mode must be counter, kiosk or supervisor")
+}
+
+// Deps are what App is built from; main wires them explicitly.
+type Deps struct {
+	Config   config.Config
+	Store    *store.Store
+	Messages *i18n.Bundle
+	Log      *slog.Logger
+	Version  string
+	DataDir  string
+	Mode     Mode
+	// Face is "window" or "browser"; shown in diagnostics.
+	Face string
+	// Started is when the process started, for the first-paint figure.
+	Started time.Time
+	// OnFirstPaint, if set, receives the frontend's first-paint report.
+	OnFirstPaint func(PaintReport)
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// App is the facade bound to the UI.
+type App struct {
+	d         Deps
+	paintOnce sync.Once
+}
+
+// New builds the facade.
+func New(d Deps) *App {
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	return &App{d: d}
+}
+
+// Info is what the UI needs once at start.
+type Info struct {
+	Version      string          `json:"version"`
+	Municipality string          `json:"municipality"`
+	Counter      string          `json:"counter"`
+	Terminal     string          `json:"terminal"`
+	Language     string          `json:"language"` // the configured start-up language
+	Languages    []i18n.Language `json:"languages"`
+	Mode         Mode            `json:"mode"` // "" lets the user choose
+	Demo         bool            `json:"demo"`
+	Face         string          `json:"face"`
+}
+
+// Info returns the terminal's identity and start-up settings.
+func (a *App) Info() Info {
+	return Info{
+		Version:      a.d.Version,
+		Municipality: a.d.Config.Municipality,
+		Counter:      a.d.Config.Counter,
+		Terminal:     a.d.Config.Terminal,
+		Language:     a.d.Messages.Match(a.d.Config.Language),
+		Languages:    a.d.Messages.Languages(),
+		Mode:         a.d.Mode,
+		Demo:         a.demo(),
+		Face:         a.d.Face,
+	}
+}
+
+// demo reports whether the terminal runs on the built-in virtual card or
+// central simulator. Until real drivers are configured, it always does.
+func (a *App) demo() bool { return true }
+
+// Catalog returns every message of lang for the frontend, completed from
+// Japanese, with today's date already formatted in that language.
+func (a *App) Catalog(lang string) LocalCatalog {
+	c := a.d.Messages.Catalog(lang)
+	return LocalCatalog{Catalog: c, Today: a.d.Messages.FormatDate(c.Lang, a.d.Now())}
+}
+
+// LocalCatalog is a Catalog plus today's date in that language.
+type LocalCatalog struct {
+	i18n.Catalog
+	Today string `json:"today"`
+}
+
+// Component is the state of one part the terminal depends on.
+type Component struct {
+	// State is "demo", "ok", "absent" or "error".
+	State string `json:"state"`
+	// Label is the message key that describes the state.
+	Label i18n.Key `json:"label"`
+	// Detail is a non-localized detail for diagnostics (a reader name).
+	Detail string `json:"detail,omitempty"`
+}
+
+// Status is the terminal's state, shown on the first screen and in the
+// header of every mode.
+type Status struct {
+	Demo      bool        `json:"demo"`
+	Reader    Component   `json:"reader"`
+	Central   Component   `json:"central"`
+	Queue     queue.Stats `json:"queue"`
+	DataDir   string      `json:"dataDir"`
+	CheckedAt time.Time   `json:"checkedAt"`
+}
+
+// Status reports the reader, the central system and the queue.
+func (a *App) Status() (Status, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	q, err := queue.Backlog(ctx, a.d.Store.DB)
+	if err != nil {
+		a.d.Log.Error("status: queue backlog", "err", err)
+		return Status{}, ErrStore
+	}
+	return Status{
+		Demo:      a.demo(),
+		Reader:    Component{State: "demo", Label: i18n.Key("status.reader.demo")},
+		Central:   Component{State: "demo", Label: i18n.Key("status.central.demo")},
+		Queue:     q,
+		DataDir:   a.d.DataDir,
+		CheckedAt: a.d.Now().UTC(),
+	}, nil
+}
+
+// PaintReport is what the frontend says about its first paint.
+type PaintReport struct {
+	Screen       string `json:"screen"`       // the screen shown
+	Lang         string `json:"lang"`         // its language
+	BannerShown  bool   `json:"bannerShown"`  // the DEMO banner is visible
+	StatusLoaded bool   `json:"statusLoaded"` // the status came from Go
+	// SinceStartMs is filled in by Go: process start to this report.
+	SinceStartMs int64 `json:"sinceStartMs"`
+}
+
+// FirstPaint records the frontend's first paint (once per process) and
+// returns the report with the time since the process started.
+func (a *App) FirstPaint(r PaintReport) PaintReport {
+	r.SinceStartMs = a.d.Now().Sub(a.d.Started).Milliseconds()
+	a.paintOnce.Do(func() {
+		a.d.Log.Info("first paint", "face", a.d.Face, "screen", r.Screen, "ms", r.SinceStartMs)
+		if a.d.OnFirstPaint != nil {
+			a.d.OnFirstPaint(r)
+		}
+	})
+	return r
+}

@@ -1,0 +1,197 @@
+// Package i18n loads the embedded message files and localizes text for the
+// Go side (CLI, receipts, errors) and for the frontend, which receives a
+// whole catalogue per language and switches at run time.
+package i18n
+
+import (
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
+	"golang.org/x/text/language"
+)
+
+// Key is a message ID. Go code refers to messages only through Key
+// literals, e.g. i18n.Key("status.reader.demo"), so that a test can find
+// every key in use.
+type Key string
+
+// Language describes one UI language.
+type Language struct {
+	Tag    string `json:"tag"`    // BCP 47, e.g. "ja"
+	Native string `json:"native"` // the language's name in itself, e.g. "日本語"
+}
+
+// Bundle holds every language's messages.
+type Bundle struct {
+	b        *goi18n.Bundle
+	fallback string
+	langs    []Language
+	messages map[string]map[string]*goi18n.Message // lang → id → message
+	plural   map[string]bool                       // ids with plural forms in any language
+}
+
+// Load parses every *.toml file of fsys. fallback is used for unknown
+// languages and must be among them.
+func Load(fsys fs.FS, fallback string) (*Bundle, error) {
+	files, err := fs.Glob(fsys, "*.toml")
+	if err != nil {
+		return nil, err
+	}
+	b := &Bundle{
+		b:        goi18n.NewBundle(language.MustParse(fallback)),
+		fallback: fallback,
+		messages: map[string]map[string]*goi18n.Message{},
+	}
+	b.b.RegisterUnmarshalFunc("toml", toml.Unmarshal)
+	for _, f := range files {
+		data, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			return nil, err
+		}
+		mf, err := b.b.ParseMessageFileBytes(data, path.Base(f))
+		if err != nil {
+			return nil, fmt.Errorf("locale %s: %w", f, err)
+		}
+		tag := mf.Tag.String()
+		m := map[string]*goi18n.Message{}
+		for _, msg := range mf.Messages {
+			m[msg.ID] = msg
+		}
+		b.messages[tag] = m
+		native := tag
+		if n, ok := m["language.native"]; ok {
+			native = n.Other
+		}
+		b.langs = append(b.langs, Language{Tag: tag, Native: native})
+	}
+	b.plural = map[string]bool{}
+	for _, msgs := range b.messages {
+		for id, m := range msgs {
+			if pluralForms(m) != nil {
+				b.plural[id] = true
+			}
+		}
+	}
+	if _, ok := b.messages[fallback]; !ok {
+		return nil, fmt.Errorf("fallback language %q has no message file", fallback)
+	}
+	// Japanese first, then by tag: the order of the language menu.
+	sort.Slice(b.langs, func(i, j int) bool {
+		if (b.langs[i].Tag == fallback) != (b.langs[j].Tag == fallback) {
+			return b.langs[i].Tag == fallback
+		}
+		return b.langs[i].Tag < b.langs[j].Tag
+	})
+	return b, nil
+}
+
+// Languages lists the loaded languages, the fallback first.
+func (b *Bundle) Languages() []Language { return b.langs }
+
+// Match returns the loaded language that best serves tag ("en-US" → "en"),
+// or the fallback.
+func (b *Bundle) Match(tag string) string {
+	if _, ok := b.messages[tag]; ok {
+		return tag
+	}
+	tags := b.b.LanguageTags()
+	m := language.NewMatcher(tags)
+	t, err := language.Parse(tag)
+	if err != nil {
+		return b.fallback
+	}
+	_, idx, conf := m.Match(t)
+	if conf == language.No {
+		return b.fallback
+	}
+	return tags[idx].String()
+}
+
+// IDs lists every message ID of lang, sorted.
+func (b *Bundle) IDs(lang string) []string {
+	ids := make([]string, 0, len(b.messages[lang]))
+	for id := range b.messages[lang] {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// T localizes key in lang with optional template data. A missing key
+// yields the key itself, so a gap shows but never breaks a screen.
+func (b *Bundle) T(lang string, key Key, data map[string]any) string {
+	return b.localize(lang, key, nil, data)
+}
+
+// N localizes a plural message for count (also available as {{.Count}}).
+func (b *Bundle) N(lang string, key Key, count int, data map[string]any) string {
+	if data == nil {
+		data = map[string]any{}
+	}
+	data["Count"] = count
+	return b.localize(lang, key, count, data)
+}
+
+func (b *Bundle) localize(lang string, key Key, count any, data map[string]any) string {
+	l := goi18n.NewLocalizer(b.b, b.Match(lang), b.fallback)
+	s, err := l.Localize(&goi18n.LocalizeConfig{MessageID: string(key), TemplateData: data, PluralCount: count})
+	if err != nil {
+		return string(key)
+	}
+	return s
+}
+
+// Catalog is a language's messages for the frontend. Plural messages
+// appear once per form as "id#one", "id#other" etc.; the frontend picks the
+// form with Intl.PluralRules. Templates use {{.Name}} placeholders.
+type Catalog struct {
+	Lang     string            `json:"lang"`
+	Messages map[string]string `json:"messages"`
+}
+
+// Catalog returns lang's messages, completed from the fallback language.
+func (b *Bundle) Catalog(lang string) Catalog {
+	lang = b.Match(lang)
+	out := map[string]string{}
+	for _, l := range []string{b.fallback, lang} {
+		for id, m := range b.messages[l] {
+			if !b.plural[id] {
+				out[id] = m.Other
+				continue
+			}
+			for k := range out {
+				if strings.HasPrefix(k, id+"#") {
+					delete(out, k)
+				}
+			}
+			out[id+"#other"] = m.Other
+			for form, text := range pluralForms(m) {
+				out[id+"#"+form] = text
+			}
+		}
+	}
+	return Catalog{Lang: lang, Messages: out}
+}
+
+// pluralForms returns the forms of a message that has any besides other.
+func pluralForms(m *goi18n.Message) map[string]string {
+	forms := map[string]string{"zero": m.Zero, "one": m.One, "two": m.Two, "few": m.Few, "many": m.Many}
+	plural := false
+	for k, v := range forms {
+		if v == "" {
+			delete(forms, k)
+		} else {
+			plural = true
+		}
+	}
+	if !plural {
+		return nil
+	}
+	forms["other"] = m.Other
+	return forms
+}

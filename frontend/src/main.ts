@@ -1,0 +1,269 @@
+import './style.css';
+import { api, ApiError, inWindow, login, type Info, type Mode, type Status } from './api';
+import { h } from './dom';
+import { lang, setCatalog, t, tn, today } from './i18n';
+
+// The state of the screen. Everything shown is derived from it in render().
+const state: {
+  info?: Info;
+  status?: Status;
+  statusError?: string;
+  mode: Mode;
+  fatal?: string;
+  needLogin: boolean;
+  loginFailed: boolean;
+} = { mode: '', needLogin: false, loginFailed: false };
+
+const root = document.getElementById('app')!;
+const STATUS_EVERY_MS = 3000;
+
+async function switchLanguage(tag: string): Promise<void> {
+  setCatalog(await api.Catalog(tag));
+  try {
+    localStorage.setItem('madoguchi.lang', tag);
+  } catch {
+    /* storage may be unavailable; the choice then lasts for this page */
+  }
+  render();
+}
+
+async function refreshStatus(): Promise<void> {
+  try {
+    state.status = await api.Status();
+    state.statusError = undefined;
+  } catch (e) {
+    state.statusError = e instanceof ApiError ? e.code : 'error.internal';
+  }
+  render();
+}
+
+function header(info: Info): HTMLElement {
+  const langs = h(
+    'div',
+    { class: 'langs', role: 'group', 'aria-label': t('language.choose') },
+    info.languages.map((l) =>
+      h(
+        'button',
+        {
+          type: 'button',
+          lang: l.tag,
+          class: 'lang',
+          'aria-pressed': l.tag === lang() ? 'true' : 'false',
+          'data-lang': l.tag,
+          onclick: () => void switchLanguage(l.tag),
+        },
+        l.native,
+      ),
+    ),
+  );
+  return h(
+    'header',
+    { class: 'top' },
+    h(
+      'div',
+      { class: 'brand' },
+      h('h1', {}, t('app.title')),
+      h('p', { class: 'subtitle' }, t('app.subtitle')),
+    ),
+    h(
+      'div',
+      { class: 'where' },
+      h('span', { class: 'place' }, `${info.municipality} ${info.counter}`),
+      h('span', { class: 'today', id: 'today' }, `${t('today.label')}: ${today()}`),
+    ),
+    langs,
+  );
+}
+
+function demoBanner(): HTMLElement {
+  return h('div', { class: 'demo-banner', id: 'demo-banner', role: 'note' }, h('strong', {}, t('demo.badge')), ' ', t('demo.banner'));
+}
+
+function statusPanel(): HTMLElement {
+  const s = state.status;
+  const rows: [string, string, string, string][] = [];
+  if (s) {
+    rows.push(['reader', t('status.reader.label'), t(s.reader.label), s.reader.state]);
+    rows.push(['central', t('status.central.label'), t(s.central.label), s.central.state]);
+    const q = [tn('status.queue.pending', s.queue.pending)];
+    if (s.queue.dead > 0) q.push(tn('status.queue.failed', s.queue.dead));
+    rows.push(['queue', t('status.queue.label'), q.join(' · '), s.queue.dead > 0 ? 'error' : 'ok']);
+    rows.push(['data', t('status.data.label'), s.dataDir, 'ok']);
+  }
+  return h(
+    'section',
+    { class: 'status', 'aria-labelledby': 'status-title' },
+    h('h2', { id: 'status-title' }, t('status.title')),
+    state.statusError ? h('p', { class: 'error', role: 'alert' }, t(state.statusError)) : null,
+    h(
+      'dl',
+      {},
+      rows.flatMap(([id, label, value, st]) => [
+        h('dt', {}, label),
+        h('dd', { id: `status-${id}`, class: `state-${st}` }, value),
+      ]),
+    ),
+    s
+      ? h(
+          'p',
+          { class: 'checked' },
+          t('status.updated', { Time: new Date(s.checkedAt).toLocaleTimeString(lang()) }),
+        )
+      : null,
+  );
+}
+
+const modes: { mode: Exclude<Mode, ''>; title: string; description: string }[] = [
+  { mode: 'counter', title: 'mode.counter.title', description: 'mode.counter.description' },
+  { mode: 'kiosk', title: 'mode.kiosk.title', description: 'mode.kiosk.description' },
+  { mode: 'supervisor', title: 'mode.supervisor.title', description: 'mode.supervisor.description' },
+];
+
+// The procedures of each mode, in the order of domain.md §2. They become
+// live as their flows are built; until then they are shown, disabled.
+const procedures: Record<Exclude<Mode, ''>, string[]> = {
+  counter: [
+    'procedure.issuance',
+    'procedure.cert_renewal',
+    'procedure.card_renewal',
+    'procedure.change_of_details',
+    'procedure.pin_reset',
+    'procedure.puk_unlock',
+    'procedure.suspension',
+    'procedure.phone',
+    'procedure.return',
+  ],
+  kiosk: ['procedure.status_check', 'procedure.puk_unlock', 'procedure.reserved_reset', 'procedure.phone'],
+  supervisor: ['procedure.daily_report', 'procedure.queue'],
+};
+
+function modeChoice(): HTMLElement {
+  return h(
+    'section',
+    { class: 'modes', 'aria-labelledby': 'modes-title' },
+    h('h2', { id: 'modes-title' }, t('mode.choose')),
+    h(
+      'div',
+      { class: 'mode-grid' },
+      modes.map((m) =>
+        h(
+          'button',
+          { type: 'button', class: 'mode', 'data-mode': m.mode, onclick: () => ((state.mode = m.mode), render()) },
+          h('span', { class: 'mode-title' }, t(m.title)),
+          h('span', { class: 'mode-desc' }, t(m.description)),
+        ),
+      ),
+    ),
+  );
+}
+
+function modeScreen(mode: Exclude<Mode, ''>): HTMLElement {
+  const m = modes.find((x) => x.mode === mode)!;
+  return h(
+    'section',
+    { class: 'mode-screen', 'aria-labelledby': 'mode-title' },
+    h('h2', { id: 'mode-title' }, t(m.title)),
+    h('h3', {}, t('mode.procedures')),
+    h(
+      'ul',
+      { class: 'procedures' },
+      procedures[mode].map((p) =>
+        h('li', {}, h('button', { type: 'button', disabled: true }, t(p), h('span', { class: 'coming' }, t('mode.coming')))),
+      ),
+    ),
+    state.info?.mode === ''
+      ? h('button', { type: 'button', class: 'back', onclick: () => ((state.mode = ''), render()) }, t('mode.back'))
+      : null,
+  );
+}
+
+function loginScreen(): HTMLElement {
+  const input = h('input', { id: 'access-code', type: 'password', autocomplete: 'off', required: true });
+  return h(
+    'form',
+    {
+      class: 'login',
+      onsubmit: (e: Event) => {
+        e.preventDefault();
+        void login(input.value).then((ok) => {
+          input.value = '';
+          state.loginFailed = !ok;
+          state.needLogin = !ok;
+          if (ok) void start();
+          else render();
+        });
+      },
+    },
+    h('h2', {}, t('login.title')),
+    h('label', { for: 'access-code' }, t('login.token')),
+    input,
+    state.loginFailed ? h('p', { class: 'error', role: 'alert' }, t('login.failed')) : null,
+    h('button', { type: 'submit' }, t('login.submit')),
+  );
+}
+
+function render(): void {
+  const info = state.info;
+  const screen = state.needLogin ? 'login' : state.mode === '' ? 'modes' : state.mode;
+  root.dataset.screen = screen;
+  root.replaceChildren(
+    ...(state.needLogin
+      ? [loginScreen()]
+      : info
+        ? [
+            info.demo ? demoBanner() : null,
+            header(info),
+            h('main', { id: 'main' }, state.mode === '' ? modeChoice() : modeScreen(state.mode), statusPanel()),
+            h('footer', {}, `${t('version.label')} ${info.version} · ${info.terminal}`),
+          ].filter((x): x is HTMLElement => x !== null)
+        : [h('p', { class: 'error', role: 'alert' }, t(state.fatal ?? 'error.unavailable'))]),
+  );
+}
+
+function reportFirstPaint(): void {
+  requestAnimationFrame(() =>
+    requestAnimationFrame(() => {
+      const banner = document.getElementById('demo-banner');
+      void api
+        .FirstPaint({
+          screen: root.dataset.screen ?? '',
+          lang: lang(),
+          bannerShown: banner !== null && banner.offsetHeight > 0,
+          statusLoaded: state.status !== undefined,
+        })
+        .catch(() => undefined);
+    }),
+  );
+}
+
+async function start(): Promise<void> {
+  try {
+    state.info = await api.Info();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      state.needLogin = true;
+      // The catalogue is public: the login form speaks the browser's language.
+      setCatalog(await api.Catalog(navigator.language));
+      render();
+      return;
+    }
+    state.fatal = e instanceof ApiError ? e.code : 'error.unavailable';
+    render();
+    return;
+  }
+  state.needLogin = false;
+  state.mode = state.info.mode;
+  let saved: string | null = null;
+  try {
+    saved = localStorage.getItem('madoguchi.lang');
+  } catch {
+    /* no storage */
+  }
+  setCatalog(await api.Catalog(saved ?? state.info.language));
+  await refreshStatus();
+  reportFirstPaint();
+  setInterval(() => void refreshStatus(), STATUS_EVERY_MS);
+}
+
+document.documentElement.dataset.face = inWindow() ? 'window' : 'browser';
+void start();

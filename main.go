@@ -1,0 +1,242 @@
+// Command madoguchi is the counter and kiosk application for the
+// Individual Number Card. With no arguments it opens the window; its
+// subcommands serve the same UI to a browser and run operations.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"madoguchi/app"
+	"madoguchi/app/config"
+	"madoguchi/app/i18n"
+	"madoguchi/app/logging"
+	"madoguchi/app/store"
+	"madoguchi/locales"
+)
+
+// version is set at build time: -ldflags "-X main.version=..."
+var version = "dev"
+
+// started is as close to process start as Go code gets.
+var started = time.Now()
+
+const usage = `madoguchi — Individual Number Card counter and kiosk terminal
+
+Usage:
+  madoguchi [--mode counter|kiosk|supervisor] [--data DIR] [--config FILE]
+        open the window (the default)
+  madoguchi serve [--addr 127.0.0.1:8080] [--mode M] [--data DIR] [--config FILE]
+        serve the same UI to a browser (loopback; beyond it TLS and an
+        access code are required, see docs/SERVE.md)
+  madoguchi config init|path|show [--config FILE]
+        write the documented default config, print its path, or print
+        the effective settings
+  madoguchi version
+        print the version
+  madoguchi help
+        print this help
+
+Every command takes --data DIR (default $XDG_DATA_HOME/madoguchi, i.e.
+~/.local/share/madoguchi) for the SQLite store and logs, and --config FILE
+(default ~/.config/madoguchi/config.toml).
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// errUsage marks a command-line mistake: exit code 2.
+var errUsage = errors.New("usage")
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	cmd := ""
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	var err error
+	switch cmd {
+	case "", "window":
+		err = cmdWindow(ctx, args, stderr)
+	case "serve":
+		err = cmdServe(ctx, args, stdout, stderr)
+	case "config":
+		err = cmdConfig(args, stdout, stderr)
+	case "version":
+		fmt.Fprintf(stdout, "madoguchi %s\n", version)
+	case "help":
+		fmt.Fprint(stdout, usage)
+	default:
+		fmt.Fprintf(stderr, "madoguchi: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprint(stdout, usage)
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintf(stderr, "madoguchi: %v\n", err)
+		return 2
+	default:
+		fmt.Fprintf(stderr, "madoguchi: %v\n", err)
+		return 1
+	}
+}
+
+// common are the flags every command that opens the store takes.
+type common struct {
+	data, config, mode string
+}
+
+func (c *common) register(fs *flag.FlagSet) {
+	fs.StringVar(&c.data, "data", "", "data directory (store and logs)")
+	fs.StringVar(&c.config, "config", "", "config file")
+	fs.StringVar(&c.mode, "mode", "", "counter, kiosk or supervisor (default: let the user choose)")
+}
+
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {} // run prints the usage once, on stdout for --help
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return fmt.Errorf("%w: %v", errUsage, err)
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("%w: unexpected argument %q", errUsage, fs.Arg(0))
+	}
+	return nil
+}
+
+func configPath(flagValue string) (string, error) {
+	if flagValue != "" {
+		return flagValue, nil
+	}
+	return config.DefaultPath()
+}
+
+// env is everything a face needs, wired explicitly.
+type env struct {
+	cfg     config.Config
+	dataDir string
+	log     *slog.Logger
+	store   *store.Store
+	msgs    *i18n.Bundle
+	mode    app.Mode
+	closers []io.Closer
+}
+
+func (e *env) Close() {
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		e.closers[i].Close()
+	}
+}
+
+func setup(ctx context.Context, c common, logStderr io.Writer) (*env, error) {
+	mode, err := app.ParseMode(c.mode)
+	if err != nil {
+		return nil, fmt.Errorf("%w: --mode: %v", errUsage, err)
+	}
+	cp, err := configPath(c.config)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(cp)
+	if err != nil {
+		return nil, err
+	}
+	dataDir, err := config.DataDir(c.data)
+	if err != nil {
+		return nil, err
+	}
+	level, _ := cfg.LogLevel()
+	e := &env{cfg: cfg, dataDir: dataDir, mode: mode}
+	log, lf, err := logging.New(logging.Options{
+		Dir: filepath.Join(dataDir, "logs"), Level: level,
+		MaxBytes: int64(cfg.Log.MaxMiB) << 20, Keep: cfg.Log.Keep, Also: logStderr,
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.log = log
+	e.closers = append(e.closers, lf)
+	st, err := store.Open(ctx, filepath.Join(dataDir, "madoguchi.db"))
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.store = st
+	e.closers = append(e.closers, st)
+	e.msgs, err = i18n.Load(locales.FS, "ja")
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+func (e *env) app(face string, onPaint func(app.PaintReport)) *app.App {
+	return app.New(app.Deps{
+		Config: e.cfg, Store: e.store, Messages: e.msgs, Log: e.log, Version: version,
+		DataDir: e.dataDir, Mode: e.mode, Face: face, Started: started, OnFirstPaint: onPaint,
+	})
+}
+
+func cmdConfig(args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: config needs init, path or show", errUsage)
+	}
+	verb := args[0]
+	fs := newFlags("config "+verb, stderr)
+	file := fs.String("config", "", "config file")
+	data := fs.String("data", "", "data directory")
+	if err := parse(fs, args[1:]); err != nil {
+		return err
+	}
+	p, err := configPath(*file)
+	if err != nil {
+		return err
+	}
+	switch verb {
+	case "path":
+		fmt.Fprintln(stdout, p)
+	case "init":
+		if err := config.WriteTemplate(p); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s\n", p)
+	case "show":
+		c, err := config.Load(p)
+		if err != nil {
+			return err
+		}
+		d, err := config.DataDir(*data)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "# config file: %s\n# data directory: %s\n%s", p, d, c.TOML())
+	default:
+		return fmt.Errorf("%w: config %s: want init, path or show", errUsage, verb)
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/wailsapp/wails/v2"
+	"github.com/wailsapp/wails/v2/pkg/options"
+	"github.com/wailsapp/wails/v2/pkg/options/assetserver"
+	"github.com/wailsapp/wails/v2/pkg/options/linux"
+	"github.com/wailsapp/wails/v2/pkg/runtime"
+
+	"madoguchi/app"
+	"madoguchi/frontend"
+)
+
+// selftestReport is what --selftest-report writes once the window has
+// painted: the frontend's report plus the process id, so a harness can
+// take a screenshot and measure memory before the window closes.
+type selftestReport struct {
+	app.PaintReport
+	PID int `json:"pid"`
+}
+
+func cmdWindow(ctx context.Context, args []string, stderr io.Writer) error {
+	fs := newFlags("madoguchi", stderr)
+	var c common
+	c.register(fs)
+	report := fs.String("selftest-report", "", "write a JSON report to FILE after the first paint (for tests and benchmarks)")
+	hold := fs.Duration("selftest-hold", 0, "with --selftest-report: close the window this long after the first paint")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if os.Getenv("DISPLAY") == "" && os.Getenv("WAYLAND_DISPLAY") == "" {
+		return errors.New("no display: run the window in a desktop session, or use `madoguchi serve` and a browser")
+	}
+	e, err := setup(ctx, c, nil)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+
+	var wctx context.Context
+	ready := make(chan struct{})
+	onPaint := func(r app.PaintReport) {
+		if *report == "" {
+			return
+		}
+		data, _ := json.Marshal(selftestReport{PaintReport: r, PID: os.Getpid()})
+		if err := os.WriteFile(*report, data, 0o600); err != nil {
+			e.log.Error("selftest report", "err", err)
+		}
+		go func() {
+			<-ready
+			time.Sleep(*hold)
+			runtime.Quit(wctx)
+		}()
+	}
+	a := e.app("window", onPaint)
+
+	title := "窓口 Madoguchi"
+	if a.Info().Demo {
+		title += " — DEMO"
+	}
+	err = wails.Run(&options.App{
+		Title:       title,
+		Width:       1280,
+		Height:      800,
+		MinWidth:    800,
+		MinHeight:   600,
+		AssetServer: &assetserver.Options{Assets: frontend.Dist()},
+		OnStartup: func(ctx context.Context) {
+			wctx = ctx
+			close(ready)
+		},
+		Bind: []any{a},
+		Linux: &linux.Options{
+			ProgramName: "madoguchi",
+			// Counter PCs often lack a usable GPU; software rendering is
+			// reliable everywhere and fast enough for these screens.
+			WebviewGpuPolicy: linux.WebviewGpuPolicyNever,
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("window: %w", err)
+	}
+	return nil
+}
