@@ -17,8 +17,17 @@ const state: {
 const root = document.getElementById('app')!;
 const STATUS_EVERY_MS = 3000;
 
-async function switchLanguage(tag: string): Promise<void> {
+// The day the catalogue's "today" was formatted; a counter runs all day,
+// so the date is fetched again once the local day changes.
+let catalogDay = '';
+
+async function loadCatalog(tag: string): Promise<void> {
   setCatalog(await api.Catalog(tag));
+  catalogDay = new Date().toDateString();
+}
+
+async function switchLanguage(tag: string): Promise<void> {
+  await loadCatalog(tag);
   try {
     localStorage.setItem('madoguchi.lang', tag);
   } catch {
@@ -29,6 +38,7 @@ async function switchLanguage(tag: string): Promise<void> {
 
 async function refreshStatus(): Promise<void> {
   try {
+    if (catalogDay !== '' && catalogDay !== new Date().toDateString()) await loadCatalog(lang());
     state.status = await api.Status();
     state.statusError = undefined;
   } catch (e) {
@@ -259,7 +269,7 @@ async function start(): Promise<void> {
   } catch {
     /* no storage */
   }
-  setCatalog(await api.Catalog(saved ?? state.info.language));
+  await loadCatalog(saved ?? state.info.language);
   await refreshStatus();
   reportFirstPaint();
   setInterval(() => void refreshStatus(), STATUS_EVERY_MS);
