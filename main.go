@@ -38,6 +38,15 @@ Usage:
   madoguchi serve [--addr 127.0.0.1:8080] [--mode M] [--data DIR] [--config FILE]
         serve the same UI to a browser (loopback; beyond it TLS and an
         access code are required, see docs/SERVE.md)
+  madoguchi card read [--reader NAME|auto|builtin] [--json] [--pin-fd N] [--show-number] [--no-pin]
+        read the card: token, certificates, every PIN's tries and, after
+        the input-assist PIN (from the terminal or --pin-fd), the basic four
+        items; the individual number is masked unless --show-number
+  madoguchi card readers
+        list PC/SC readers and whether each holds a card
+  madoguchi card-sim [--profile current|next] [--state FILE] [--vpcd 127.0.0.1:35963] [--blank]
+        put the virtual card into a running pcscd through the vsmartcard
+        vpcd reader (development and tests only); remove/insert on stdin
   madoguchi config init|path|show [--config FILE]
         write the documented default config, print its path, or print
         the effective settings
@@ -74,6 +83,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdServe(ctx, args, stdout, stderr)
 	case "config":
 		err = cmdConfig(args, stdout, stderr)
+	case "card":
+		err = cmdCard(ctx, args, stdout, stderr)
+	case "card-sim":
+		err = cmdCardSim(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "madoguchi %s\n", version)
 	case "help":

@@ -30,9 +30,23 @@ type Config struct {
 	Counter      string `toml:"counter"`
 	// Terminal is this terminal's identifier towards the central system.
 	Terminal string `toml:"terminal"`
+	Card     Card   `toml:"card"`
 	Log      Log    `toml:"log"`
 	Serve    Serve  `toml:"serve"`
 }
+
+// Card configures the card reader.
+type Card struct {
+	// Reader is the PC/SC reader to use. Empty: the built-in virtual card
+	// (demo). "auto": the first PC/SC reader that holds a card.
+	Reader string `toml:"reader"`
+	// VirtualProfile is the built-in virtual card's generation: "current"
+	// or "next".
+	VirtualProfile string `toml:"virtual_profile"`
+}
+
+// Demo reports whether the terminal uses the built-in virtual card.
+func (c Card) Demo() bool { return c.Reader == "" }
 
 // Log configures the log file.
 type Log struct {
@@ -60,6 +74,7 @@ func Default() Config {
 		Municipality: "デモ市",
 		Counter:      "窓口1",
 		Terminal:     "DEMO-01",
+		Card:         Card{VirtualProfile: "current"},
 		Log:          Log{Level: "info", MaxMiB: 10, Keep: 5},
 		Serve:        Serve{Addr: "127.0.0.1:8080"},
 	}
@@ -132,6 +147,9 @@ func (c Config) Validate() error {
 	if c.Log.MaxMiB < 1 || c.Log.Keep < 1 {
 		return fmt.Errorf("config: log.max_mib and log.keep must be at least 1")
 	}
+	if c.Card.VirtualProfile != "current" && c.Card.VirtualProfile != "next" {
+		return fmt.Errorf("config: card.virtual_profile %q: want current or next", c.Card.VirtualProfile)
+	}
 	if strings.TrimSpace(c.Terminal) == "" {
 		return fmt.Errorf("config: terminal must not be empty")
 	}
@@ -160,6 +178,14 @@ counter = "窓口1"
 
 # This terminal's identifier towards the central system.
 terminal = "DEMO-01"
+
+[card]
+# The PC/SC reader to use, by name (see "madoguchi card readers").
+# Empty: the built-in virtual card (demo mode, with a DEMO banner).
+# "auto": the first reader that holds a card.
+reader = ""
+# Generation of the built-in virtual card: "current" or "next".
+virtual_profile = "current"
 
 [log]
 # debug, info, warn or error. Secrets are never logged at any level.

@@ -1,0 +1,44 @@
+package sim
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+
+	"madoguchi/drivers/card"
+)
+
+// IssuerFile and CardFile name the demo's files in the data directory.
+const IssuerFile = "virtual-issuer.json"
+
+// CardFile is the built-in virtual card's state file for a profile.
+func CardFile(p *card.Profile) string { return "virtual-card-" + p.Name + ".json" }
+
+// LoadOrCreateDemo opens the built-in virtual card of profile p in dir,
+// creating the demo issuer and a card for DemoHolder with DemoPINs on
+// first use.
+func LoadOrCreateDemo(dir string, p *card.Profile, log *slog.Logger) (*Card, *Issuer, error) {
+	iss, err := LoadOrCreateIssuer(filepath.Join(dir, IssuerFile))
+	if err != nil {
+		return nil, nil, fmt.Errorf("demo issuer: %w", err)
+	}
+	path := filepath.Join(dir, CardFile(p))
+	c, err := Open(path, log)
+	if err == nil {
+		return c, iss, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, err
+	}
+	st, err := Generate(iss, Options{Profile: p, Holder: DemoHolder, PINs: DemoPINs})
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := st.Save(path); err != nil {
+		return nil, nil, err
+	}
+	c, err = New(st, path, log)
+	return c, iss, err
+}
