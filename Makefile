@@ -12,7 +12,7 @@ GOFILES := $(shell find . -name '*.go' -not -path './frontend/node_modules/*') g
 WEBFILES := $(shell find frontend/src -type f) frontend/index.html frontend/package.json frontend/vite.config.ts frontend/tsconfig.json
 LOCALES := $(wildcard locales/*.toml)
 
-.PHONY: run test build bench deps frontend serve vet clean
+.PHONY: run test build bench deps test-deps frontend serve vet clean
 
 ## run: install what is missing, build, and open the window in demo mode
 ## (without a display, serve the UI to a browser instead).
@@ -26,7 +26,7 @@ run: deps build
 
 ## test: install what is missing and run every test, the real window and
 ## Chromium included.
-test: deps build
+test: test-deps build
 	go vet ./...
 	MADOGUCHI_BIN=$(CURDIR)/$(BIN) MADOGUCHI_E2E=require go test -race -count=1 ./...
 
@@ -47,8 +47,11 @@ frontend/node_modules/.package-lock.json: frontend/package-lock.json
 deps:
 	@build/deps.sh
 
+test-deps:
+	@build/deps.sh test
+
 ## bench: benchmarks, the window's cold start and memory included.
-bench: deps build
+bench: test-deps build
 	MADOGUCHI_BIN=$(CURDIR)/$(BIN) go test -run '^$$' -bench . -benchmem -benchtime 5x ./...
 
 ## serve: the UI for a browser on http://127.0.0.1:8080/

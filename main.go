@@ -209,10 +209,14 @@ func setup(ctx context.Context, c common, logStderr io.Writer) (*env, error) {
 }
 
 func (e *env) app(face string, onPaint func(app.PaintReport)) *app.App {
-	return app.New(app.Deps{
+	d := app.Deps{
 		Config: e.cfg, Store: e.store, Messages: e.msgs, Log: e.log, Version: version,
 		DataDir: e.dataDir, Mode: e.mode, Face: face, Started: started, OnFirstPaint: onPaint,
-	})
+	}
+	if !e.cfg.Card.Demo() {
+		d.Reader = (&readerProbe{name: e.cfg.Card.Reader, log: e.log}).state
+	}
+	return app.New(d)
 }
 
 func cmdConfig(args []string, stdout, stderr io.Writer) error {

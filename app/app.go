@@ -69,6 +69,9 @@ type Deps struct {
 	Face string
 	// Started is when the process started, for the first-paint figure.
 	Started time.Time
+	// Reader reports the card reader's state; nil means the built-in
+	// virtual card (demo).
+	Reader func(ctx context.Context) Component
 	// OnFirstPaint, if set, receives the frontend's first-paint report.
 	OnFirstPaint func(PaintReport)
 	// Now is the clock; nil means time.Now.
@@ -169,12 +172,19 @@ func (a *App) Status() (Status, error) {
 	}
 	return Status{
 		Demo:      a.demo(),
-		Reader:    Component{State: "demo", Label: i18n.Key("status.reader.demo")},
+		Reader:    a.reader(ctx),
 		Central:   Component{State: "demo", Label: i18n.Key("status.central.demo")},
 		Queue:     q,
 		DataDir:   a.d.DataDir,
 		CheckedAt: a.d.Now().UTC(),
 	}, nil
+}
+
+func (a *App) reader(ctx context.Context) Component {
+	if a.d.Reader == nil {
+		return Component{State: "demo", Label: i18n.Key("status.reader.demo")}
+	}
+	return a.d.Reader(ctx)
 }
 
 // PaintReport is what the frontend says about its first paint.

@@ -5,13 +5,20 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Debian packages: build (GTK/WebKitGTK 4.1 for Wails, cgo), run headless
-# (Xvfb), test (Chromium, ImageMagick for screenshots), fonts for Japanese.
+# Debian packages. To build and run: GTK/WebKitGTK 4.1 for Wails, PC/SC
+# (pcscd, CCID readers) for the card reader, cgo, a Japanese font.
 PKGS=(
-  gcc pkg-config libgtk-3-dev libwebkit2gtk-4.1-dev
-  xvfb xauth imagemagick chromium fonts-ipaexfont-gothic
-  ca-certificates curl unzip git
+  gcc pkg-config libgtk-3-dev libwebkit2gtk-4.1-dev libpcsclite-dev
+  pcscd libccid fonts-ipaexfont-gothic ca-certificates curl unzip git
 )
+# With "test": what the tests drive — Xvfb and ImageMagick for the window,
+# Chromium for the browser face, the vsmartcard vpcd reader for the virtual
+# card (it listens on every interface: never install it on a real counter
+# or kiosk, which is why `make run` does not), OpenSC as third-party card
+# software.
+if [ "${1:-}" = "test" ]; then
+  PKGS+=(xvfb xauth imagemagick chromium vsmartcard-vpcd opensc)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do

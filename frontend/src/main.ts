@@ -93,7 +93,8 @@ function statusPanel(): HTMLElement {
   const s = state.status;
   const rows: [string, string, string, string][] = [];
   if (s) {
-    rows.push(['reader', t('status.reader.label'), t(s.reader.label), s.reader.state]);
+    const withDetail = (c: { label: string; detail?: string }) => (c.detail ? `${t(c.label)} (${c.detail})` : t(c.label));
+    rows.push(['reader', t('status.reader.label'), withDetail(s.reader), s.reader.state]);
     rows.push(['central', t('status.central.label'), t(s.central.label), s.central.state]);
     const q = [tn('status.queue.pending', s.queue.pending)];
     if (s.queue.dead > 0) q.push(tn('status.queue.failed', s.queue.dead));
