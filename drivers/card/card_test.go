@@ -496,3 +496,52 @@ func TestSummaryAPDUCount(t *testing.T) {
 		}
 	}
 }
+
+// TestTextUpdateAfterChangeOfAddress writes new basic four items and their
+// integrity record (issued by the central system) under OpWriteText grants.
+func TestTextUpdateAfterChangeOfAddress(t *testing.T) {
+	ctx := context.Background()
+	slot, sc := newCard(t, sim.Options{})
+	c := open(t, slot, false)
+	serial := sc.State().Serial
+	h := sim.DemoHolder
+	h.Address = "デモ県デモ市北町三丁目４番５号"
+	bf, err := sim.BasicFourEF(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	myNumber := append(append([]byte{0xFF, 0x10, 0x0C}, h.IndividualNumber...), 0xFF, 0xFF)
+	rec, err := issuer.IntegrityRecord(myNumber, bf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []struct {
+		fid     uint16
+		content []byte
+	}{{card.EFBasicFour, bf}, {card.EFIntegrity, rec}} {
+		chal, err := c.Challenge(ctx, card.AIDInputAssist)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g := card.Grant{Op: card.OpWriteText, Ref: w.fid, Digest: card.Digest(w.content)}
+		if err := c.Authorise(ctx, issuer.Authorise(serial, chal, g)); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.WriteFile(ctx, card.AIDInputAssist, w.fid, w.content); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Verify(ctx, card.PINInputAssist, pin("1234")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := c.BasicFour(ctx)
+	if err != nil || got.Address != h.Address {
+		t.Fatalf("address after update: %q %v", got.Address, err)
+	}
+	if _, err := c.MyNumber(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.VerifyInputAssist(ctx, trusted()); err != nil {
+		t.Fatalf("integrity after update: %v", err)
+	}
+}
