@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,4 +104,41 @@ func TestCardSimAndRead(t *testing.T) {
 	if err != nil || m["basicFour"] != nil {
 		t.Fatalf("after reinsertion: %v %v", err, m)
 	}
+
+	// The status panel of a terminal configured with this reader follows
+	// insertion and removal.
+	readerCfg := filepath.Join(data, "reader.toml")
+	os.WriteFile(readerCfg, []byte("[card]\nreader = \""+env.ReaderName+"\"\n"), 0o600)
+	serve := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data", t.TempDir(), "--config", readerCfg)
+	serve.Env = pcscEnv
+	serveOut, _ := serve.StdoutPipe()
+	if err := serve.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { serve.Process.Signal(os.Interrupt); serve.Wait() })
+	line, _ := bufio.NewReader(serveOut).ReadString('\n')
+	url := strings.Fields(line[strings.Index(line, "http://"):])[0]
+	waitReader := func(want string) {
+		t.Helper()
+		var got map[string]any
+		for i := 0; i < 150; i++ {
+			res, err := http.Post(url+"api/Status", "application/json", strings.NewReader("[]"))
+			if err == nil {
+				var body struct{ Result map[string]any }
+				json.NewDecoder(res.Body).Decode(&body)
+				res.Body.Close()
+				got, _ = body.Result["reader"].(map[string]any)
+				if got["state"] == want {
+					return
+				}
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		t.Fatalf("reader state never %q: %v", want, got)
+	}
+	waitReader("ok")
+	simIn.Write([]byte("remove\n"))
+	waitReader("absent")
+	simIn.Write([]byte("insert\n"))
+	waitReader("ok")
 }

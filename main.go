@@ -150,6 +150,7 @@ func configPath(flagValue string) (string, error) {
 
 // env is everything a face needs, wired explicitly.
 type env struct {
+	ctx     context.Context // ends when the face closes
 	cfg     config.Config
 	dataDir string
 	log     *slog.Logger
@@ -183,7 +184,7 @@ func setup(ctx context.Context, c common, logStderr io.Writer) (*env, error) {
 		return nil, err
 	}
 	level, _ := cfg.LogLevel()
-	e := &env{cfg: cfg, dataDir: dataDir, mode: mode}
+	e := &env{ctx: ctx, cfg: cfg, dataDir: dataDir, mode: mode}
 	log, lf, err := logging.New(logging.Options{
 		Dir: filepath.Join(dataDir, "logs"), Level: level,
 		MaxBytes: int64(cfg.Log.MaxMiB) << 20, Keep: cfg.Log.Keep, Also: logStderr,
@@ -214,7 +215,9 @@ func (e *env) app(face string, onPaint func(app.PaintReport)) *app.App {
 		DataDir: e.dataDir, Mode: e.mode, Face: face, Started: started, OnFirstPaint: onPaint,
 	}
 	if !e.cfg.Card.Demo() {
-		d.Reader = (&readerProbe{name: e.cfg.Card.Reader, log: e.log}).state
+		w := newReaderWatch(e.cfg.Card.Reader, e.log)
+		go w.run(e.ctx)
+		d.Reader = w.state
 	}
 	return app.New(d)
 }

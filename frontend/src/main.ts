@@ -15,7 +15,7 @@ const state: {
 } = { mode: '', needLogin: false, loginFailed: false };
 
 const root = document.getElementById('app')!;
-const STATUS_EVERY_MS = 3000;
+const STATUS_EVERY_MS = 1500;
 
 // The day the catalogue's "today" was formatted; a counter runs all day,
 // so the date is fetched again once the local day changes.
