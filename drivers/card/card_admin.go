@@ -71,21 +71,17 @@ func authErr(name string, err error) error {
 // SetPIN sets a PIN that has never been set (issuance), after Authorise
 // with OpSetPIN for that PIN's reference.
 func (c *Card) SetPIN(ctx context.Context, kind PINKind, pin secret.Value) error {
-	s, err := c.spec(kind)
-	if err != nil {
-		return err
-	}
-	n, err := s.Normalize(pin)
-	if err != nil {
-		return err
-	}
-	defer n.Wipe()
-	return authErr("set PIN", c.sendNewPIN(ctx, "CHANGE REFERENCE DATA (set)", insChangeRef, p1NewOnly, s.Ref, n, nil))
+	return c.writePIN(ctx, kind, pin, "CHANGE REFERENCE DATA (set)", insChangeRef, p1NewOnly)
 }
 
 // ResetPIN sets a new PIN and restores its tries (RESET RETRY COUNTER
 // 00 2C 02 80|ref), after Authorise with OpResetPIN.
 func (c *Card) ResetPIN(ctx context.Context, kind PINKind, pin secret.Value) error {
+	return c.writePIN(ctx, kind, pin, "RESET RETRY COUNTER", insResetRetry, p1ResetNewOnly)
+}
+
+// writePIN checks a new PIN's format and sends it under an authorisation.
+func (c *Card) writePIN(ctx context.Context, kind PINKind, pin secret.Value, name string, ins, p1 byte) error {
 	s, err := c.spec(kind)
 	if err != nil {
 		return err
@@ -95,7 +91,7 @@ func (c *Card) ResetPIN(ctx context.Context, kind PINKind, pin secret.Value) err
 		return err
 	}
 	defer n.Wipe()
-	return authErr("reset PIN", c.sendNewPIN(ctx, "RESET RETRY COUNTER", insResetRetry, p1ResetNewOnly, s.Ref, n, nil))
+	return authErr(name, c.sendNewPIN(ctx, name, ins, p1, s.Ref, n, nil))
 }
 
 // UnblockWithPUK unlocks the 4-digit PIN of a card with a PUK and sets a

@@ -286,27 +286,35 @@ func (c *Card) canRead(fid uint16) bool {
 	return false
 }
 
+// efAddress resolves the EF and offset of READ BINARY and UPDATE BINARY:
+// P1 = 80|SFI with an 8-bit offset in P2 (which also makes the EF
+// current), or a 15-bit offset into the current EF (ref §3).
+func (c *Card) efAddress(cmd apdu.Command) (fid uint16, off int, status uint16) {
+	if cmd.P1&sfiFlag != 0 {
+		if cmd.P1&0x60 != 0 {
+			return 0, 0, apdu.SWWrongP1P2
+		}
+		fid = uint16(cmd.P1 & 0x1F)
+		if !c.exists(fid) {
+			return 0, 0, apdu.SWFileNotFound
+		}
+		c.ef, c.hasEF = fid, true
+		return fid, int(cmd.P2), apdu.SWOK
+	}
+	if !c.hasEF {
+		return 0, 0, apdu.SWNoCurrentEF
+	}
+	return c.ef, int(cmd.P1)<<8 | int(cmd.P2), apdu.SWOK
+}
+
 // readBinary: READ BINARY, offset form or SFI form (ref §3, §4, §14.3).
 func (c *Card) readBinary(cmd apdu.Command) []byte {
 	if c.df == nil {
 		return sw(apdu.SWNoCurrentEF)
 	}
-	var fid uint16
-	var off int
-	if cmd.P1&sfiFlag != 0 {
-		if cmd.P1&0x60 != 0 {
-			return sw(apdu.SWWrongP1P2)
-		}
-		fid, off = uint16(cmd.P1&0x1F), int(cmd.P2)
-		if !c.exists(fid) {
-			return sw(apdu.SWFileNotFound)
-		}
-		c.ef, c.hasEF = fid, true
-	} else {
-		if !c.hasEF {
-			return sw(apdu.SWNoCurrentEF)
-		}
-		fid, off = c.ef, int(cmd.P1)<<8|int(cmd.P2)
+	fid, off, status := c.efAddress(cmd)
+	if status != apdu.SWOK {
+		return sw(status)
 	}
 	content, ok := c.df.Files[fid]
 	if !ok {
@@ -701,20 +709,13 @@ func (c *Card) updateBinary(cmd apdu.Command) []byte {
 	if c.df == nil {
 		return sw(apdu.SWNoCurrentEF)
 	}
-	var fid uint16
-	var off int
-	if cmd.P1&sfiFlag != 0 {
-		fid, off = uint16(cmd.P1&0x1F), int(cmd.P2)
-	} else {
-		if !c.hasEF {
-			return sw(apdu.SWNoCurrentEF)
-		}
-		fid, off = c.ef, int(cmd.P1)<<8|int(cmd.P2)
+	fid, off, status := c.efAddress(cmd)
+	if status != apdu.SWOK {
+		return sw(status)
 	}
 	if _, ok := c.df.Files[fid]; !ok {
 		return sw(apdu.SWFileNotFound)
 	}
-	c.ef, c.hasEF = fid, true
 	g := c.grant
 	if g == nil || (g.Op != card.OpWriteCert && g.Op != card.OpWriteText) || g.Ref != fid {
 		return sw(apdu.SWSecurityStatus)
