@@ -12,6 +12,7 @@ import (
 
 	"madoguchi/drivers/card"
 	"madoguchi/drivers/card/tlv"
+	"madoguchi/drivers/jlis/jpki"
 )
 
 //go:embed assets/demo-face.jp2 assets/name.png assets/address.png assets/security-code.png
@@ -63,59 +64,11 @@ type Options struct {
 // ContactATR is the real card's contact ATR (ref §1).
 var ContactATR = []byte{0x3B, 0xE0, 0x00, 0xFF, 0x81, 0x31, 0xFE, 0x45, 0x14}
 
-// Validity is a card's and its certificates' expiry (domain.md §1).
-type Validity struct {
-	Card, Certs time.Time // last valid instant
-}
-
-var jst = time.FixedZone("JST", 9*3600)
-
-// ValidityFor computes expiry from the birth date and the issue date: the
-// card until the 10th birthday after issue (5th if under 18 at issue), the
-// e-certificates until the 5th birthday after issue or the card's expiry
-// if sooner; the next generation's certificates run as long as the card
-// (ref §12, §13). Expiry is the end of that birthday in Japan.
-func ValidityFor(p *card.Profile, birth string, issued time.Time) (Validity, error) {
-	b, err := time.ParseInLocation("20060102", birth, jst)
-	if err != nil {
-		return Validity{}, fmt.Errorf("birth date %q: %w", birth, err)
-	}
-	issued = issued.In(jst)
-	nthBirthday := func(n int) time.Time {
-		first := time.Date(issued.Year(), b.Month(), b.Day(), 0, 0, 0, 0, jst)
-		if !first.After(issued) {
-			first = first.AddDate(1, 0, 0)
-		}
-		d := first.AddDate(n-1, 0, 0)
-		return d.Add(24*time.Hour - time.Second) // end of that day
-	}
-	age := issued.Year() - b.Year()
-	if issued.YearDay() < b.YearDay() {
-		age--
-	}
-	years := 10
-	if age < 18 {
-		years = 5
-	}
-	v := Validity{Card: nthBirthday(years), Certs: nthBirthday(5)}
-	if p.Keys == card.ECDSAP384 || v.Certs.After(v.Card) {
-		v.Certs = v.Card
-	}
-	return v, nil
-}
-
-// AgeAt returns the holder's age in whole years on day t.
-func AgeAt(birth string, t time.Time) int {
-	b, err := time.ParseInLocation("20060102", birth, jst)
-	if err != nil {
-		return 0
-	}
-	t = t.In(jst)
-	age := t.Year() - b.Year()
-	if t.Month() < b.Month() || (t.Month() == b.Month() && t.Day() < b.Day()) {
-		age--
-	}
-	return age
+// ValidityFor computes the card's and its certificates' expiry by the
+// rules of jpki.ValidityFor; the next generation's certificates run as
+// long as the card.
+func ValidityFor(p *card.Profile, birth string, issued time.Time) (jpki.Validity, error) {
+	return jpki.ValidityFor(birth, issued, p.Keys == card.ECDSAP384)
 }
 
 // Generate makes a new card's state under iss.
@@ -152,7 +105,7 @@ func Generate(iss *Issuer, o Options) (*State, error) {
 	if p.Keys == card.ECDSAP384 {
 		alg = "p384"
 	}
-	signAllowed := AgeAt(h.BirthDate, o.Issued) >= 15 // domain.md §1: no signature certificate under 15
+	signAllowed := jpki.AgeAt(h.BirthDate, o.Issued) >= 15 // domain.md §1: no signature certificate under 15
 
 	jpki := &App{AID: p.JPKI, Files: map[uint16][]byte{}, Access: map[uint16][]uint16{}, PINs: map[uint16]*PIN{}, Keys: map[uint16]*Key{}}
 	jpki.PINs[card.PINRefAuth] = newPIN(pin(o.PINs.Auth), 3, 4, 4, false)
@@ -350,7 +303,7 @@ func checkB(h Holder, cardExpiry time.Time) string {
 			break
 		}
 	}
-	return fmt.Sprintf("%02d%s%04d%s", ey%100, h.BirthDate[4:], cardExpiry.In(jst).Year(), h.SecurityCode)
+	return fmt.Sprintf("%02d%s%04d%s", ey%100, h.BirthDate[4:], cardExpiry.In(jpki.JST).Year(), h.SecurityCode)
 }
 
 // CheckB exposes 照合番号B of a holder for tests and the demo.
@@ -390,6 +343,6 @@ func (iss *Issuer) faceEF(h Holder, cardExpiry time.Time) ([]byte, error) {
 		return nil, err
 	}
 	kids := [][]byte{d22, d23, d24, d25, d26, d27, tlv.Encode(0xDF28, sig),
-		tlv.Encode(0xDF29, []byte(cardExpiry.In(jst).Format("20060102"))), tlv.Encode(0xDF2A, asset("security-code.png"))}
+		tlv.Encode(0xDF29, []byte(cardExpiry.In(jpki.JST).Format("20060102"))), tlv.Encode(0xDF2A, asset("security-code.png"))}
 	return withOffsets(0xFF20, 0xDF21, kids, 2), nil
 }

@@ -3,6 +3,7 @@ package sim
 import (
 	"bytes"
 	"encoding/hex"
+	"madoguchi/drivers/jlis/jpki"
 	"strings"
 	"testing"
 	"time"
@@ -152,7 +153,7 @@ func TestChecklist(t *testing.T) {
 	exchange(t, c, "00B0820000", "9000")
 }
 
-func mustValidity(t *testing.T) Validity {
+func mustValidity(t *testing.T) jpki.Validity {
 	t.Helper()
 	v, err := ValidityFor(card.Current, DemoHolder.BirthDate, time.Now())
 	if err != nil {

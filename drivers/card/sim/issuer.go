@@ -7,7 +7,6 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/asn1"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"madoguchi/drivers/card"
 	"madoguchi/drivers/card/tlv"
+	"madoguchi/drivers/jlis/jpki"
 )
 
 // Issuer is the demo stand-in for J-LIS's secret material: the JPKI
@@ -35,17 +35,6 @@ type Issuer struct {
 	CVRootID, DataKeyID [16]byte
 	master              []byte
 }
-
-// OIDs of the JPKI certificate profile (ref §10).
-var (
-	oidAuthPolicy = asn1.ObjectIdentifier{1, 2, 392, 200149, 8, 5, 1, 3, 30}
-	oidSignPolicy = asn1.ObjectIdentifier{1, 2, 392, 200149, 8, 5, 1, 1, 20}
-	oidSAN        = asn1.ObjectIdentifier{2, 5, 29, 17}
-	// OIDJPKIAttr is the arc of the signature certificate's otherName
-	// attributes: .1 name, .2 name (substitute characters), .3 sex, .4 date
-	// of birth, .5 address, .6 address (substitute characters) (ref §10).
-	OIDJPKIAttr = asn1.ObjectIdentifier{1, 2, 392, 200149, 8, 5, 5}
-)
 
 func keyID(prefix string, n byte) (id [16]byte) {
 	// "6000033" 08 05 "001" 00 00 00 xx: the JPKI test hierarchy's form (ref §8.2).
@@ -75,7 +64,7 @@ func NewIssuer() (*Issuer, error) {
 		{&iss.SignCA, iss.signCAKey, "JPKI for digital signature (DEMO)"},
 	} {
 		tmpl := &x509.Certificate{
-			SerialNumber: randSerial(),
+			SerialNumber: jpki.RandomSerial(),
 			Subject: pkix.Name{Country: []string{"JP"}, Organization: []string{"JPKI-DEMO"},
 				OrganizationalUnit: []string{ca.ou, "Madoguchi virtual card, not J-LIS"}},
 			NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(10, 0, 0),
@@ -93,11 +82,6 @@ func NewIssuer() (*Issuer, error) {
 	iss.master = make([]byte, 32)
 	_, _ = rand.Read(iss.master)
 	return iss, nil
-}
-
-func randSerial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 63))
-	return n.Add(n, big.NewInt(1))
 }
 
 // CardKey is a card's diversified management key.
@@ -125,107 +109,19 @@ type Holder struct {
 }
 
 // AuthCert issues a 利用者証明用 certificate for pub following the JPKI
-// profile (ref §10): subject C=JP and an opaque CN, no personal data;
-// KeyUsage digitalSignature (critical); EKU clientAuth; policy
-// 1.2.392.200149.8.5.1.3.30 (critical).
+// profile (jpki.AuthTemplate).
 func (iss *Issuer) AuthCert(pub crypto.PublicKey, notBefore, notAfter time.Time) ([]byte, error) {
-	cn := make([]byte, 23)
-	const alphabet = "0123456789ABCDEFGHJKLMNPQRSTUVWXYZ"
-	r := make([]byte, 23)
-	_, _ = rand.Read(r)
-	for i := range cn {
-		cn[i] = alphabet[int(r[i])%len(alphabet)]
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: randSerial(),
-		Subject:      pkix.Name{Country: []string{"JP"}, CommonName: string(cn)},
-		NotBefore:    notBefore, NotAfter: notAfter,
-		KeyUsage:    x509.KeyUsageDigitalSignature,
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		Policies:    []x509.OID{mustOID(oidAuthPolicy)},
-		OCSPServer:  []string{"http://ocsp.jpki.demo.invalid"},
-	}
-	return x509.CreateCertificate(rand.Reader, tmpl, iss.AuthCA, pub, iss.authCAKey)
+	return x509.CreateCertificate(rand.Reader, jpki.AuthTemplate(notBefore, notAfter, jpki.Endpoints{}), iss.AuthCA, pub, iss.authCAKey)
 }
 
-// SignCert issues a 署名用 certificate carrying the basic four items as
-// subjectAltName otherName entries under 1.2.392.200149.8.5.5 (ref §10).
+// SignCert issues a 署名用 certificate carrying the basic four items
+// (jpki.SignTemplate).
 func (iss *Issuer) SignCert(pub crypto.PublicKey, h Holder, notBefore, notAfter time.Time) ([]byte, error) {
-	san, err := jpkiSAN(h)
+	t, err := jpki.SignTemplate(jpki.Holder{Name: h.Name, Address: h.Address, BirthDate: h.BirthDate, Sex: h.Sex}, notBefore, notAfter, jpki.Endpoints{})
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: randSerial(),
-		Subject:      pkix.Name{Country: []string{"JP"}, CommonName: fmt.Sprintf("%X", randSerial().Bytes()[:8])},
-		NotBefore:    notBefore, NotAfter: notAfter,
-		KeyUsage:        x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
-		Policies:        []x509.OID{mustOID(oidSignPolicy)},
-		ExtraExtensions: []pkix.Extension{{Id: oidSAN, Value: san}},
-	}
-	return x509.CreateCertificate(rand.Reader, tmpl, iss.SignCA, pub, iss.signCAKey)
-}
-
-func mustOID(o asn1.ObjectIdentifier) x509.OID {
-	x, err := x509.OIDFromInts(toU64(o))
-	if err != nil {
-		panic(err) // constant OIDs above
-	}
-	return x
-}
-
-func toU64(o asn1.ObjectIdentifier) []uint64 {
-	out := make([]uint64, len(o))
-	for i, v := range o {
-		out[i] = uint64(v)
-	}
-	return out
-}
-
-type otherName struct {
-	TypeID asn1.ObjectIdentifier
-	Value  asn1.RawValue `asn1:"tag:0,explicit"`
-}
-
-// jpkiSAN encodes GeneralNames with one otherName per attribute.
-func jpkiSAN(h Holder) ([]byte, error) {
-	attrs := []struct {
-		n int
-		v string
-	}{{1, h.Name}, {3, h.Sex}, {4, eraBirthDate(h.BirthDate)}, {5, h.Address}}
-	var names []asn1.RawValue
-	for _, a := range attrs {
-		oid := append(append(asn1.ObjectIdentifier{}, OIDJPKIAttr...), a.n)
-		utf8, err := asn1.MarshalWithParams(a.v, "utf8")
-		if err != nil {
-			return nil, err
-		}
-		on, err := asn1.Marshal(otherName{TypeID: oid, Value: asn1.RawValue{FullBytes: utf8}})
-		if err != nil {
-			return nil, err
-		}
-		// GeneralName otherName is [0] IMPLICIT: replace the SEQUENCE tag.
-		on[0] = 0xA0
-		names = append(names, asn1.RawValue{FullBytes: on})
-	}
-	return asn1.Marshal(names)
-}
-
-// eraBirthDate writes a birth date as the JPKI profile does: one era digit
-// (1 明治 … 5 令和) followed by the Gregorian YYYYMMDD (ref §10, ZKM ⚠).
-func eraBirthDate(ymd string) string {
-	era := "5"
-	switch {
-	case ymd < "19120730":
-		era = "1"
-	case ymd < "19261225":
-		era = "2"
-	case ymd < "19890108":
-		era = "3"
-	case ymd < "20190501":
-		era = "4"
-	}
-	return era + ymd
+	return x509.CreateCertificate(rand.Reader, t, iss.SignCA, pub, iss.signCAKey)
 }
 
 // cvCert is the input-assist AP's card-verifiable certificate (EF 0004,

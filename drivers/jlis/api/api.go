@@ -1,0 +1,294 @@
+// Package api is the contract of Madoguchi's J-LIS-style central API,
+// shared by the client (drivers/jlis) and the reference server
+// (drivers/jlis/sim): paths, request and response bodies, problem codes.
+// docs/jlis-api.yaml (OpenAPI 3.1) and docs/JLIS-API.md describe the same
+// contract for people and other implementations.
+//
+// Transport: HTTPS with mutual TLS; the terminal is identified by its
+// client certificate. Bodies are JSON; binary values (certificates, keys,
+// CRLs) are base64 (standard encoding) inside JSON. Every state-changing
+// request (POST, DELETE) carries an Idempotency-Key header.
+package api
+
+import "time"
+
+// Version is the API's path prefix.
+const Version = "/v1"
+
+// Paths. {serial} is a card serial, {cert} a certificate serial in hex,
+// {ca} one of the CA names below.
+const (
+	PathHealth          = "/v1/health"
+	PathCards           = "/v1/cards"                          // POST: register a manufactured card
+	PathCard            = "/v1/cards/{serial}"                 // GET
+	PathCardTransition  = "/v1/cards/{serial}/transitions"     // POST: change state
+	PathCardCerts       = "/v1/cards/{serial}/certificates"    // POST: issue
+	PathCardAuthorise   = "/v1/cards/{serial}/authorisations"  // POST: challenge in, cryptogram out
+	PathCertificate     = "/v1/certificates/{cert}"            // GET: status
+	PathCertRevocation  = "/v1/certificates/{cert}/revocation" // POST: revoke
+	PathCertSuspension  = "/v1/certificates/{cert}/suspension" // POST: suspend; DELETE: lift
+	PathPhones          = "/v1/phones"                         // POST: issue a phone credential
+	PathPhone           = "/v1/phones/{id}"                    // GET; DELETE: revoke
+	PathEvents          = "/v1/events"                         // POST: batched events
+	PathCRL             = "/crl/{ca}.crl"                      // GET, public HTTP: DER CRL
+	PathOCSP            = "/ocsp"                              // POST or GET /ocsp/{base64}, public HTTP (RFC 6960)
+	PathAdminFaults     = "/admin/faults"                      // GET/PUT, public listener, loopback only
+	HeaderIdempotency   = "Idempotency-Key"
+	HeaderReplayed      = "Idempotency-Replayed"
+	ContentTypeProblem  = "application/problem+json"
+	ContentTypeJSON     = "application/json"
+	MaxIdempotencyKey   = 128
+	MaxEventsPerRequest = 500
+)
+
+// CA names: one issuing CA per purpose (domain.md §3).
+const (
+	CAAuth     = "auth"
+	CASign     = "sign"
+	CAPhone    = "phone"
+	CATerminal = "terminal"
+)
+
+// CardState is a card record's state (domain.md §3):
+// manufactured → delivered → issued → suspended / revoked / returned /
+// expired; a suspension can be lifted back to issued.
+type CardState string
+
+// Card states.
+const (
+	StateManufactured CardState = "manufactured"
+	StateDelivered    CardState = "delivered"
+	StateIssued       CardState = "issued"
+	StateSuspended    CardState = "suspended"
+	StateRevoked      CardState = "revoked"
+	StateReturned     CardState = "returned"
+	StateExpired      CardState = "expired"
+)
+
+// Transitions lists the allowed state changes.
+var Transitions = map[CardState][]CardState{
+	StateManufactured: {StateDelivered},
+	StateDelivered:    {StateIssued, StateReturned},
+	StateIssued:       {StateSuspended, StateRevoked, StateReturned, StateExpired},
+	StateSuspended:    {StateIssued, StateRevoked, StateReturned, StateExpired},
+}
+
+// Allowed reports whether a card may go from one state to another.
+func Allowed(from, to CardState) bool {
+	for _, s := range Transitions[from] {
+		if s == to {
+			return true
+		}
+	}
+	return false
+}
+
+// Holder is the basic four items a card record carries (the signature
+// certificate embeds them). The individual number is never sent.
+type Holder struct {
+	Name      string `json:"name"`
+	Address   string `json:"address"`
+	BirthDate string `json:"birthDate"` // YYYYMMDD
+	Sex       string `json:"sex"`       // ISO 5218: 1, 2, 9 (0 unknown)
+}
+
+// NewCard registers a manufactured card (POST /v1/cards).
+type NewCard struct {
+	Serial       string `json:"serial"`
+	Profile      string `json:"profile"` // "current" or "next"
+	Municipality string `json:"municipality"`
+	Holder       Holder `json:"holder"`
+	// CardExpiry is the card's last valid day (YYYYMMDD); the server
+	// computes it from the birth date when empty (domain.md §1).
+	CardExpiry string `json:"cardExpiry,omitempty"`
+}
+
+// Card is a card record.
+type Card struct {
+	Serial       string       `json:"serial"`
+	Profile      string       `json:"profile"`
+	State        CardState    `json:"state"`
+	Municipality string       `json:"municipality"`
+	Holder       Holder       `json:"holder"`
+	CardExpiry   string       `json:"cardExpiry"`
+	Certificates []CertStatus `json:"certificates"`
+	History      []Transition `json:"history"`
+	UpdatedAt    time.Time    `json:"updatedAt"`
+}
+
+// Transition is a state change (POST /v1/cards/{serial}/transitions).
+type Transition struct {
+	To     CardState `json:"to"`
+	Reason string    `json:"reason,omitempty"` // e.g. "lost", "found", "moved"
+	// From, At and Terminal are filled in by the server.
+	From     CardState `json:"from,omitempty"`
+	At       time.Time `json:"at,omitempty"`
+	Terminal string    `json:"terminal,omitempty"`
+}
+
+// CertRequest asks for a certificate for a public key generated on the
+// card (or phone) (POST /v1/cards/{serial}/certificates).
+type CertRequest struct {
+	Purpose string `json:"purpose"` // "auth" or "sign"
+	// PublicKey is the DER SubjectPublicKeyInfo.
+	PublicKey []byte `json:"publicKey"`
+	// Proof is the key's signature over PoPMessage(serial, purpose,
+	// publicKey): proof of possession. RSA: PKCS#1 v1.5 SHA-256; ECDSA:
+	// ASN.1 over SHA-384.
+	Proof []byte `json:"proof"`
+}
+
+// PoPMessage is what a proof of possession signs.
+func PoPMessage(serial, purpose string, spki []byte) []byte {
+	out := []byte("madoguchi proof-of-possession v1\x00" + serial + "\x00" + purpose + "\x00")
+	return append(out, spki...)
+}
+
+// Certificate is an issued certificate.
+type Certificate struct {
+	Serial    string    `json:"serial"` // hex
+	Purpose   string    `json:"purpose"`
+	DER       []byte    `json:"der"`
+	NotBefore time.Time `json:"notBefore"`
+	NotAfter  time.Time `json:"notAfter"`
+	// Chain is the issuing CA's certificate then the root's (DER).
+	Chain [][]byte `json:"chain"`
+}
+
+// CertState is a certificate's revocation state.
+type CertState string
+
+// Certificate states.
+const (
+	CertGood      CertState = "good"
+	CertSuspended CertState = "suspended" // CRL reason certificateHold
+	CertRevoked   CertState = "revoked"
+)
+
+// CertStatus is GET /v1/certificates/{cert}.
+type CertStatus struct {
+	Serial     string    `json:"serial"`
+	Purpose    string    `json:"purpose"`
+	CardSerial string    `json:"cardSerial"`
+	State      CertState `json:"state"`
+	NotAfter   time.Time `json:"notAfter"`
+	RevokedAt  time.Time `json:"revokedAt,omitzero"`
+	Reason     string    `json:"reason,omitempty"`
+}
+
+// Revocation is the body of a revocation or suspension.
+type Revocation struct {
+	// Reason: "keyCompromise", "affiliationChanged" (change of details),
+	// "superseded", "cessationOfOperation" (return), "unspecified"; a
+	// suspension is always "certificateHold".
+	Reason string `json:"reason"`
+}
+
+// Operations a card-management authorisation may cover (names of
+// drivers/card.Op).
+const (
+	OpSetPIN      = "set-pin"
+	OpResetPIN    = "reset-pin"
+	OpGenerateKey = "generate-key"
+	OpWriteCert   = "write-cert"
+	OpWriteText   = "write-text"
+)
+
+// AuthoriseRequest: the card's challenge in (POST
+// /v1/cards/{serial}/authorisations).
+type AuthoriseRequest struct {
+	Operation string `json:"operation"`
+	Ref       uint16 `json:"ref"`              // key or file reference on the card
+	Digest    []byte `json:"digest,omitempty"` // SHA-256 of the bytes to write (write-cert, write-text)
+	Challenge []byte `json:"challenge"`        // from GET CHALLENGE, 8 bytes
+}
+
+// Authorisation: the cryptogram out, for EXTERNAL AUTHENTICATE.
+type Authorisation struct {
+	ID         string    `json:"id"`
+	Cryptogram []byte    `json:"cryptogram"`
+	ExpiresAt  time.Time `json:"expiresAt"`
+}
+
+// PhoneRequest asks for a smartphone credential (POST /v1/phones).
+type PhoneRequest struct {
+	CardSerial string `json:"cardSerial"`
+	DeviceID   string `json:"deviceId"`
+	// Attestation names the phone's secure element and wallet app; the
+	// server accepts only pairs on its allow-list.
+	SecureElement string `json:"secureElement"`
+	App           string `json:"app"`
+	PublicKey     []byte `json:"publicKey"` // DER SPKI
+	Proof         []byte `json:"proof"`     // PoP over PoPMessage(cardSerial, "phone", publicKey)
+	// Replace must be true when the holder already has an active phone:
+	// the clerk confirmed that the old one is revoked.
+	Replace bool `json:"replace"`
+}
+
+// Phone is a smartphone credential.
+type Phone struct {
+	ID          string      `json:"id"`
+	CardSerial  string      `json:"cardSerial"`
+	DeviceID    string      `json:"deviceId"`
+	State       CertState   `json:"state"`
+	Certificate Certificate `json:"certificate"`
+	Replaced    string      `json:"replaced,omitempty"` // the phone this one replaced
+}
+
+// Event is one record for the central statistics (batched).
+type Event struct {
+	ID   string         `json:"id"` // unique per terminal; duplicates are ignored
+	Type string         `json:"type"`
+	At   time.Time      `json:"at"`
+	Data map[string]any `json:"data,omitempty"` // no personal data
+}
+
+// Events is POST /v1/events.
+type Events struct {
+	Events []Event `json:"events"`
+}
+
+// EventsResult counts what the server took.
+type EventsResult struct {
+	Accepted   int `json:"accepted"`
+	Duplicates int `json:"duplicates"`
+}
+
+// Health is GET /v1/health.
+type Health struct {
+	Status   string    `json:"status"` // "ok"
+	Time     time.Time `json:"time"`
+	Terminal string    `json:"terminal"` // the caller, as the server sees it
+}
+
+// Problem is an RFC 9457 problem detail with a stable Code.
+type Problem struct {
+	Type   string `json:"type"`
+	Title  string `json:"title"`
+	Status int    `json:"status"`
+	Detail string `json:"detail,omitempty"`
+	Code   string `json:"code"`
+}
+
+// Problem codes: stable, for programs; titles are for people.
+const (
+	CodeBadRequest          = "bad-request"
+	CodeUnauthorised        = "unauthorised"             // 401: no or unknown certificate
+	CodeForbidden           = "forbidden"                // 403: terminal revoked or not allowed
+	CodeNotFound            = "not-found"                // 404
+	CodeInvalidTransition   = "invalid-transition"       // 409: card state does not allow it
+	CodeCardState           = "card-state"               // 409: operation not allowed in this state
+	CodeConflict            = "conflict"                 // 409: already exists
+	CodeIdempotencyRequired = "idempotency-key-required" // 428
+	CodeIdempotencyReused   = "idempotency-key-reused"   // 422: same key, different body
+	CodeProofInvalid        = "proof-invalid"            // 422: proof of possession fails
+	CodeAttestation         = "attestation-not-allowed"  // 422: secure element/app not on the allow-list
+	CodePhoneActive         = "phone-active"             // 409: an active phone exists; confirm replacement
+	CodeChallengeReused     = "challenge-reused"         // 409: this challenge was answered already
+	CodeRateLimited         = "rate-limited"             // 429
+	CodeInternal            = "internal"                 // 500
+	CodeUnavailable         = "unavailable"              // 503 (also injected faults)
+)
+
+// ProblemType is the type URI of a code.
+func ProblemType(code string) string { return "https://madoguchi.invalid/problems/" + code }
