@@ -47,6 +47,13 @@ Usage:
   madoguchi card-sim [--profile current|next] [--state FILE] [--vpcd 127.0.0.1:35963] [--blank]
         put the virtual card into a running pcscd through the vsmartcard
         vpcd reader (development and tests only); remove/insert on stdin
+  madoguchi jlis-sim init [--data DIR] [--json]
+        create the central simulator: CAs, card-management key, a first
+        terminal certificate, demo card records; prints every file written
+  madoguchi jlis-sim run [--data DIR] [--addr 127.0.0.1:8443] [--public-addr ADDR] [--fault-...]
+        serve the J-LIS-style API over mutual TLS, and CRL/OCSP over HTTP
+  madoguchi jlis-sim terminal --name NAME [--data DIR]
+        issue another terminal's client certificate
   madoguchi config init|path|show [--config FILE]
         write the documented default config, print its path, or print
         the effective settings
@@ -87,6 +94,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdCard(ctx, args, stdout, stderr)
 	case "card-sim":
 		err = cmdCardSim(ctx, args, stdout, stderr)
+	case "jlis-sim":
+		err = cmdJLISSim(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "madoguchi %s\n", version)
 	case "help":
@@ -259,4 +268,10 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("%w: config %s: want init, path or show", errUsage, verb)
 	}
 	return nil
+}
+
+// cliLogger logs to madoguchi.log under dir/logs, for commands that run
+// without the full setup.
+func cliLogger(dir string) (*slog.Logger, io.Closer, error) {
+	return logging.New(logging.Options{Dir: filepath.Join(dir, "logs"), Level: slog.LevelInfo})
 }

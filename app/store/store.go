@@ -42,6 +42,12 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	return open(ctx, path, migrations, -1)
 }
 
+// OpenFS opens a database with another schema: fsys holds
+// migrations/NNNN_name.sql (the central simulator uses it).
+func OpenFS(ctx context.Context, path string, fsys fs.FS) (*Store, error) {
+	return open(ctx, path, fsys, -1)
+}
+
 func open(ctx context.Context, path string, fsys fs.FS, target int) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("store dir: %w", err)

@@ -1,0 +1,533 @@
+package sim
+
+import (
+	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/sha512"
+	"crypto/x509"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"log"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"time"
+
+	"madoguchi/drivers/card"
+	"madoguchi/drivers/jlis/api"
+	"madoguchi/drivers/jlis/jpki"
+)
+
+func slogErrorLog(l *slog.Logger) *log.Logger { return slog.NewLogLogger(l.Handler(), slog.LevelWarn) }
+
+var serialRE = regexp.MustCompile(`^[A-Z0-9]{1,32}$`)
+
+func (s *server) getCard(w http.ResponseWriter, r *http.Request) {
+	c, err := loadCard(r.Context(), s.db.DB, r.PathValue("serial"))
+	if errors.Is(err, sql.ErrNoRows) {
+		writeProblem(w, refuse(404, api.CodeNotFound, "no such card"))
+		return
+	}
+	if err != nil {
+		writeProblem(w, refuse(500, api.CodeInternal, "internal error"))
+		return
+	}
+	writeJSON(w, 200, c)
+}
+
+func (s *server) certStatus(ctx context.Context, q querier, serial string) (api.CertStatus, []byte, string, error) {
+	var st api.CertStatus
+	var der []byte
+	var ca, na, ra string
+	err := q.QueryRowContext(ctx, `SELECT serial, ca, purpose, card_serial, der, state, not_after, revoked_at, reason FROM certificates WHERE serial = ?`, serial).
+		Scan(&st.Serial, &ca, &st.Purpose, &st.CardSerial, &der, &st.State, &na, &ra, &st.Reason)
+	st.NotAfter, st.RevokedAt = parseTS(na), parseTS(ra)
+	return st, der, ca, err
+}
+
+func (s *server) getCertificate(w http.ResponseWriter, r *http.Request) {
+	st, _, _, err := s.certStatus(r.Context(), s.db.DB, r.PathValue("cert"))
+	if errors.Is(err, sql.ErrNoRows) {
+		writeProblem(w, refuse(404, api.CodeNotFound, "no such certificate"))
+		return
+	}
+	if err != nil {
+		writeProblem(w, refuse(500, api.CodeInternal, "internal error"))
+		return
+	}
+	writeJSON(w, 200, st)
+}
+
+func (s *server) registerCard(ctx context.Context, tx querier, r *http.Request, body []byte) (int, any, error) {
+	var nc api.NewCard
+	if err := decode(body, &nc); err != nil {
+		return 0, nil, err
+	}
+	if !serialRE.MatchString(nc.Serial) || (nc.Profile != "current" && nc.Profile != "next") || nc.Holder.Name == "" || len(nc.Holder.BirthDate) != 8 {
+		return 0, nil, refuse(400, api.CodeBadRequest, "serial, profile, holder name and birth date are required")
+	}
+	if nc.CardExpiry == "" {
+		v, err := jpki.ValidityFor(nc.Holder.BirthDate, s.now(), nc.Profile == "next")
+		if err != nil {
+			return 0, nil, refuse(400, api.CodeBadRequest, "birth date: %v", err)
+		}
+		nc.CardExpiry = v.Card.Format("20060102")
+	}
+	hj, _ := json.Marshal(nc.Holder)
+	res, err := tx.ExecContext(ctx, `INSERT INTO cards (serial, profile, state, municipality, holder, card_expiry, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		nc.Serial, nc.Profile, api.StateManufactured, nc.Municipality, string(hj), nc.CardExpiry, ts(s.now()))
+	if err != nil {
+		return 0, nil, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return 0, nil, refuse(409, api.CodeConflict, "card %s is registered already", nc.Serial)
+	}
+	c, err := loadCard(ctx, tx, nc.Serial)
+	return 201, c, err
+}
+
+func (s *server) cardForUpdate(ctx context.Context, tx querier, serial string) (api.Card, error) {
+	c, err := loadCard(ctx, tx, serial)
+	if errors.Is(err, sql.ErrNoRows) {
+		return c, refuse(404, api.CodeNotFound, "no such card")
+	}
+	return c, err
+}
+
+func (s *server) transition(ctx context.Context, tx querier, r *http.Request, body []byte) (int, any, error) {
+	var t api.Transition
+	if err := decode(body, &t); err != nil {
+		return 0, nil, err
+	}
+	c, err := s.cardForUpdate(ctx, tx, r.PathValue("serial"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if !api.Allowed(c.State, t.To) {
+		return 0, nil, refuse(409, api.CodeInvalidTransition, "a %s card cannot become %s", c.State, t.To)
+	}
+	now := ts(s.now())
+	// The certificates follow the card (domain.md §1, §3).
+	switch t.To {
+	case api.StateSuspended:
+		_, err = tx.ExecContext(ctx, `UPDATE certificates SET state = 'suspended', revoked_at = ?, reason = 'certificateHold' WHERE card_serial = ? AND state = 'good'`, now, c.Serial)
+	case api.StateIssued:
+		if c.State == api.StateSuspended {
+			_, err = tx.ExecContext(ctx, `UPDATE certificates SET state = 'good', revoked_at = '', reason = '' WHERE card_serial = ? AND state = 'suspended'`, c.Serial)
+		}
+	case api.StateRevoked, api.StateReturned, api.StateExpired:
+		reason := map[api.CardState]string{api.StateRevoked: "keyCompromise", api.StateReturned: "cessationOfOperation", api.StateExpired: "cessationOfOperation"}[t.To]
+		if _, err = tx.ExecContext(ctx, `UPDATE certificates SET state = 'revoked', revoked_at = ?, reason = ? WHERE card_serial = ? AND state != 'revoked'`, now, reason, c.Serial); err == nil {
+			_, err = tx.ExecContext(ctx, `UPDATE phones SET state = 'revoked' WHERE card_serial = ? AND state != 'revoked'`, c.Serial)
+		}
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE cards SET state = ?, updated_at = ? WHERE serial = ?`, t.To, now, c.Serial); err != nil {
+		return 0, nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO transitions (card_serial, from_state, to_state, reason, terminal, at) VALUES (?, ?, ?, ?, ?, ?)`,
+		c.Serial, c.State, t.To, t.Reason, terminalName(ctx), now); err != nil {
+		return 0, nil, err
+	}
+	c, err = loadCard(ctx, tx, c.Serial)
+	return 200, c, err
+}
+
+// checkProof verifies a proof of possession over api.PoPMessage.
+func checkProof(serial, purpose string, spki, proof []byte) (crypto.PublicKey, error) {
+	pub, err := x509.ParsePKIXPublicKey(spki)
+	if err != nil {
+		return nil, refuse(400, api.CodeBadRequest, "public key: %v", err)
+	}
+	msg := api.PoPMessage(serial, purpose, spki)
+	switch k := pub.(type) {
+	case *rsa.PublicKey:
+		if k.N.BitLen() < 2048 {
+			return nil, refuse(400, api.CodeBadRequest, "RSA keys must be at least 2048 bits")
+		}
+		h := sha256.Sum256(msg)
+		if rsa.VerifyPKCS1v15(k, crypto.SHA256, h[:], proof) != nil {
+			return nil, refuse(422, api.CodeProofInvalid, "the proof does not verify with this key")
+		}
+	case *ecdsa.PublicKey:
+		var h []byte
+		switch k.Curve {
+		case elliptic.P384():
+			s := sha512.Sum384(msg)
+			h = s[:]
+		case elliptic.P256():
+			s := sha256.Sum256(msg)
+			h = s[:]
+		default:
+			return nil, refuse(400, api.CodeBadRequest, "curve not supported")
+		}
+		if !ecdsa.VerifyASN1(k, h, proof) {
+			return nil, refuse(422, api.CodeProofInvalid, "the proof does not verify with this key")
+		}
+	default:
+		return nil, refuse(400, api.CodeBadRequest, "key type %T not supported", pub)
+	}
+	return pub, nil
+}
+
+func (s *server) endpoints(ca string) jpki.Endpoints {
+	return jpki.Endpoints{CRL: s.publicURL + "/crl/" + ca + ".crl", OCSP: s.publicURL + api.PathOCSP}
+}
+
+// store records an issued certificate.
+func (s *server) storeCert(ctx context.Context, tx querier, ca, purpose, cardSerial string, c *x509.Certificate) error {
+	_, err := tx.ExecContext(ctx, `INSERT INTO certificates (serial, ca, purpose, card_serial, der, not_before, not_after) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+		certSerial(c), ca, purpose, cardSerial, c.Raw, ts(c.NotBefore), ts(c.NotAfter))
+	return err
+}
+
+func (s *server) apiCert(purpose string, ca string, c *x509.Certificate) api.Certificate {
+	return api.Certificate{Serial: certSerial(c), Purpose: purpose, DER: c.Raw, NotBefore: c.NotBefore, NotAfter: c.NotAfter,
+		Chain: [][]byte{s.cas[ca].Cert.Raw, s.root.Cert.Raw}}
+}
+
+func (s *server) issueCertificate(ctx context.Context, tx querier, r *http.Request, body []byte) (int, any, error) {
+	var req api.CertRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	if req.Purpose != api.CAAuth && req.Purpose != api.CASign {
+		return 0, nil, refuse(400, api.CodeBadRequest, "purpose must be auth or sign (phones: POST %s)", api.PathPhones)
+	}
+	c, err := s.cardForUpdate(ctx, tx, r.PathValue("serial"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if c.State != api.StateDelivered && c.State != api.StateIssued {
+		return 0, nil, refuse(409, api.CodeCardState, "no certificates for a %s card", c.State)
+	}
+	now := s.now()
+	if req.Purpose == api.CASign && jpki.AgeAt(c.Holder.BirthDate, now) < 15 {
+		return 0, nil, refuse(409, api.CodeCardState, "no signature certificate under 15 (domain.md §1)")
+	}
+	pub, err := checkProof(c.Serial, req.Purpose, req.PublicKey, req.Proof)
+	if err != nil {
+		return 0, nil, err
+	}
+	v, err := jpki.ValidityFor(c.Holder.BirthDate, now, c.Profile == "next")
+	if err != nil {
+		return 0, nil, err
+	}
+	notAfter := v.Certs
+	if exp, err := time.ParseInLocation("20060102", c.CardExpiry, jpki.JST); err == nil {
+		if end := exp.Add(24*time.Hour - time.Second); end.Before(notAfter) {
+			notAfter = end
+		}
+	}
+	notBefore := now.UTC().Truncate(time.Second).Add(-time.Minute)
+	var tmpl *x509.Certificate
+	if req.Purpose == api.CAAuth {
+		tmpl = jpki.AuthTemplate(notBefore, notAfter, s.endpoints(api.CAAuth))
+	} else {
+		h := c.Holder
+		if tmpl, err = jpki.SignTemplate(jpki.Holder{Name: h.Name, Address: h.Address, BirthDate: h.BirthDate, Sex: h.Sex}, notBefore, notAfter, s.endpoints(api.CASign)); err != nil {
+			return 0, nil, err
+		}
+	}
+	cert, err := issue(tmpl, s.cas[req.Purpose], pub)
+	if err != nil {
+		return 0, nil, err
+	}
+	// A new certificate supersedes the card's previous one of that purpose.
+	if _, err := tx.ExecContext(ctx, `UPDATE certificates SET state = 'revoked', revoked_at = ?, reason = 'superseded' WHERE card_serial = ? AND purpose = ? AND state != 'revoked'`,
+		ts(now), c.Serial, req.Purpose); err != nil {
+		return 0, nil, err
+	}
+	if err := s.storeCert(ctx, tx, req.Purpose, req.Purpose, c.Serial, cert); err != nil {
+		return 0, nil, err
+	}
+	return 201, s.apiCert(req.Purpose, req.Purpose, cert), nil
+}
+
+func (s *server) setCertState(ctx context.Context, tx querier, serial string, from []api.CertState, to api.CertState, reason string) (api.CertStatus, error) {
+	st, _, _, err := s.certStatus(ctx, tx, serial)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, refuse(404, api.CodeNotFound, "no such certificate")
+	}
+	if err != nil {
+		return st, err
+	}
+	ok := false
+	for _, f := range from {
+		ok = ok || st.State == f
+	}
+	if !ok {
+		return st, refuse(409, api.CodeCardState, "the certificate is %s", st.State)
+	}
+	at := ts(s.now())
+	if to == api.CertGood {
+		at, reason = "", ""
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE certificates SET state = ?, revoked_at = ?, reason = ? WHERE serial = ?`, to, at, reason, serial); err != nil {
+		return st, err
+	}
+	// Revoking a card's authentication certificate revokes its phone
+	// credentials, which are bound to it (domain.md §3).
+	if to == api.CertRevoked && st.Purpose == api.CAAuth {
+		if _, err := tx.ExecContext(ctx, `UPDATE certificates SET state = 'revoked', revoked_at = ?, reason = 'affiliationChanged' WHERE card_serial = ? AND purpose = 'phone' AND state != 'revoked'`, at, st.CardSerial); err != nil {
+			return st, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE phones SET state = 'revoked' WHERE card_serial = ? AND state != 'revoked'`, st.CardSerial); err != nil {
+			return st, err
+		}
+	}
+	st, _, _, err = s.certStatus(ctx, tx, serial)
+	return st, err
+}
+
+var revocationReasons = map[string]bool{"unspecified": true, "keyCompromise": true, "affiliationChanged": true, "superseded": true, "cessationOfOperation": true}
+
+func (s *server) revokeCert(ctx context.Context, tx querier, r *http.Request, body []byte) (int, any, error) {
+	var rv api.Revocation
+	if err := decode(body, &rv); err != nil {
+		return 0, nil, err
+	}
+	if rv.Reason == "" {
+		rv.Reason = "unspecified"
+	}
+	if !revocationReasons[rv.Reason] {
+		return 0, nil, refuse(400, api.CodeBadRequest, "reason %q", rv.Reason)
+	}
+	st, err := s.setCertState(ctx, tx, r.PathValue("cert"), []api.CertState{api.CertGood, api.CertSuspended}, api.CertRevoked, rv.Reason)
+	return 200, st, err
+}
+
+func (s *server) suspendCert(ctx context.Context, tx querier, r *http.Request, _ []byte) (int, any, error) {
+	st, err := s.setCertState(ctx, tx, r.PathValue("cert"), []api.CertState{api.CertGood}, api.CertSuspended, "certificateHold")
+	return 200, st, err
+}
+
+func (s *server) liftCert(ctx context.Context, tx querier, r *http.Request, _ []byte) (int, any, error) {
+	st, err := s.setCertState(ctx, tx, r.PathValue("cert"), []api.CertState{api.CertSuspended}, api.CertGood, "")
+	return 200, st, err
+}
+
+var opNames = map[string]card.Op{api.OpSetPIN: card.OpSetPIN, api.OpResetPIN: card.OpResetPIN, api.OpGenerateKey: card.OpGenerateKey, api.OpWriteCert: card.OpWriteCert, api.OpWriteText: card.OpWriteText}
+
+// opStates: in which card states each privileged operation is allowed.
+var opStates = map[card.Op][]api.CardState{
+	card.OpSetPIN:      {api.StateDelivered},
+	card.OpResetPIN:    {api.StateIssued},
+	card.OpGenerateKey: {api.StateDelivered, api.StateIssued},
+	card.OpWriteCert:   {api.StateDelivered, api.StateIssued},
+	card.OpWriteText:   {api.StateDelivered, api.StateIssued},
+}
+
+// authoriseTTL is how long a terminal should hold a cryptogram.
+const authoriseTTL = 2 * time.Minute
+
+func (s *server) authorise(ctx context.Context, tx querier, r *http.Request, body []byte) (int, any, error) {
+	var req api.AuthoriseRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	op, ok := opNames[req.Operation]
+	if !ok {
+		return 0, nil, refuse(400, api.CodeBadRequest, "operation %q", req.Operation)
+	}
+	if len(req.Challenge) != 8 {
+		return 0, nil, refuse(400, api.CodeBadRequest, "the challenge is 8 bytes")
+	}
+	write := op == card.OpWriteCert || op == card.OpWriteText
+	if write != (len(req.Digest) == 32) {
+		return 0, nil, refuse(400, api.CodeBadRequest, "a write needs the 32-byte SHA-256 of the content; other operations none")
+	}
+	c, err := s.cardForUpdate(ctx, tx, r.PathValue("serial"))
+	if err != nil {
+		return 0, nil, err
+	}
+	allowed := false
+	for _, st := range opStates[op] {
+		allowed = allowed || c.State == st
+	}
+	if !allowed {
+		return 0, nil, refuse(409, api.CodeCardState, "%s is not allowed on a %s card", req.Operation, c.State)
+	}
+	now := s.now()
+	id := hex.EncodeToString(randBytes(12))
+	if req.Digest == nil {
+		req.Digest = []byte{} // NOT NULL: OR IGNORE would swallow the violation
+	}
+	res, err := tx.ExecContext(ctx, `INSERT INTO authorisations (id, card_serial, op, ref, digest, challenge, terminal, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+		id, c.Serial, req.Operation, int(req.Ref), req.Digest, req.Challenge, terminalName(ctx), ts(now), ts(now.Add(authoriseTTL)))
+	if err != nil {
+		return 0, nil, err
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return 0, nil, refuse(409, api.CodeChallengeReused, "this challenge was answered already")
+	}
+	g := card.Grant{Op: op, Ref: req.Ref}
+	copy(g.Digest[:], req.Digest)
+	mac := card.CryptogramMAC(card.DiversifyKey(s.master, c.Serial), c.Serial, req.Challenge, g)
+	return 201, api.Authorisation{ID: id, Cryptogram: card.Cryptogram(g, mac), ExpiresAt: now.Add(authoriseTTL).UTC()}, nil
+}
+
+func randBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+func (s *server) loadPhone(ctx context.Context, q querier, id string) (api.Phone, error) {
+	var p api.Phone
+	var certSer string
+	err := q.QueryRowContext(ctx, `SELECT id, card_serial, device_id, cert_serial, state, replaced FROM phones WHERE id = ?`, id).
+		Scan(&p.ID, &p.CardSerial, &p.DeviceID, &certSer, &p.State, &p.Replaced)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, refuse(404, api.CodeNotFound, "no such phone credential")
+	}
+	if err != nil {
+		return p, err
+	}
+	_, der, _, err := s.certStatus(ctx, q, certSer)
+	if err != nil {
+		return p, err
+	}
+	c, err := x509.ParseCertificate(der)
+	if err != nil {
+		return p, err
+	}
+	p.Certificate = s.apiCert(api.CAPhone, api.CAPhone, c)
+	return p, nil
+}
+
+func (s *server) getPhone(w http.ResponseWriter, r *http.Request) {
+	p, err := s.loadPhone(r.Context(), s.db.DB, r.PathValue("id"))
+	var pr *problem
+	if errors.As(err, &pr) {
+		writeProblem(w, pr)
+		return
+	}
+	if err != nil {
+		writeProblem(w, refuse(500, api.CodeInternal, "internal error"))
+		return
+	}
+	writeJSON(w, 200, p)
+}
+
+func (s *server) issuePhone(ctx context.Context, tx querier, r *http.Request, body []byte) (int, any, error) {
+	var req api.PhoneRequest
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	if req.DeviceID == "" {
+		return 0, nil, refuse(400, api.CodeBadRequest, "deviceId is required")
+	}
+	approved := false
+	for _, a := range s.allow {
+		approved = approved || (a.SecureElement == req.SecureElement && a.App == req.App)
+	}
+	if !approved {
+		return 0, nil, refuse(422, api.CodeAttestation, "secure element %q with app %q is not on the allow-list", req.SecureElement, req.App)
+	}
+	c, err := s.cardForUpdate(ctx, tx, req.CardSerial)
+	if err != nil {
+		return 0, nil, err
+	}
+	if c.State != api.StateIssued {
+		return 0, nil, refuse(409, api.CodeCardState, "phone credentials need an issued card, this one is %s", c.State)
+	}
+	var authNotAfter string
+	err = tx.QueryRowContext(ctx, `SELECT not_after FROM certificates WHERE card_serial = ? AND purpose = 'auth' AND state = 'good' ORDER BY not_before DESC LIMIT 1`, c.Serial).Scan(&authNotAfter)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, nil, refuse(409, api.CodeCardState, "the card has no valid authentication certificate")
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	pub, err := checkProof(c.Serial, api.CAPhone, req.PublicKey, req.Proof)
+	if err != nil {
+		return 0, nil, err
+	}
+	var oldID, oldCert string
+	err = tx.QueryRowContext(ctx, `SELECT id, cert_serial FROM phones WHERE card_serial = ? AND state = 'good'`, c.Serial).Scan(&oldID, &oldCert)
+	switch {
+	case err == nil && !req.Replace:
+		return 0, nil, refuse(409, api.CodePhoneActive, "the holder has an active phone; confirm its replacement")
+	case err == nil:
+		now := ts(s.now())
+		if _, err := tx.ExecContext(ctx, `UPDATE phones SET state = 'revoked' WHERE id = ?`, oldID); err != nil {
+			return 0, nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE certificates SET state = 'revoked', revoked_at = ?, reason = 'superseded' WHERE serial = ?`, now, oldCert); err != nil {
+			return 0, nil, err
+		}
+	case !errors.Is(err, sql.ErrNoRows):
+		return 0, nil, err
+	}
+	now := s.now()
+	cert, err := issue(jpki.PhoneTemplate(now.UTC().Truncate(time.Second).Add(-time.Minute), parseTS(authNotAfter), s.endpoints(api.CAPhone)), s.cas[api.CAPhone], pub)
+	if err != nil {
+		return 0, nil, err
+	}
+	if err := s.storeCert(ctx, tx, api.CAPhone, api.CAPhone, c.Serial, cert); err != nil {
+		return 0, nil, err
+	}
+	id := hex.EncodeToString(randBytes(12))
+	if _, err := tx.ExecContext(ctx, `INSERT INTO phones (id, card_serial, device_id, secure_element, app, cert_serial, state, replaced, created_at) VALUES (?, ?, ?, ?, ?, ?, 'good', ?, ?)`,
+		id, c.Serial, req.DeviceID, req.SecureElement, req.App, certSerial(cert), oldID, ts(now)); err != nil {
+		return 0, nil, err
+	}
+	p, err := s.loadPhone(ctx, tx, id)
+	return 201, p, err
+}
+
+func (s *server) revokePhone(ctx context.Context, tx querier, r *http.Request, _ []byte) (int, any, error) {
+	p, err := s.loadPhone(ctx, tx, r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if p.State == api.CertRevoked {
+		return 0, nil, refuse(409, api.CodeCardState, "already revoked")
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE phones SET state = 'revoked' WHERE id = ?`, p.ID); err != nil {
+		return 0, nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE certificates SET state = 'revoked', revoked_at = ?, reason = 'cessationOfOperation' WHERE serial = ?`, ts(s.now()), p.Certificate.Serial); err != nil {
+		return 0, nil, err
+	}
+	p, err = s.loadPhone(ctx, tx, p.ID)
+	return 200, p, err
+}
+
+func (s *server) ingestEvents(ctx context.Context, tx querier, r *http.Request, body []byte) (int, any, error) {
+	var evs api.Events
+	if err := decode(body, &evs); err != nil {
+		return 0, nil, err
+	}
+	if len(evs.Events) == 0 || len(evs.Events) > api.MaxEventsPerRequest {
+		return 0, nil, refuse(400, api.CodeBadRequest, "1 to %d events per request", api.MaxEventsPerRequest)
+	}
+	var res api.EventsResult
+	for _, e := range evs.Events {
+		if e.ID == "" || e.Type == "" {
+			return 0, nil, refuse(400, api.CodeBadRequest, "every event needs an id and a type")
+		}
+		data, _ := json.Marshal(e.Data)
+		r, err := tx.ExecContext(ctx, `INSERT INTO events (terminal, id, type, at, data, received_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING`,
+			terminalName(ctx), e.ID, e.Type, ts(e.At), string(data), ts(s.now()))
+		if err != nil {
+			return 0, nil, err
+		}
+		if n, _ := r.RowsAffected(); n == 1 {
+			res.Accepted++
+		} else {
+			res.Duplicates++
+		}
+	}
+	return 200, res, nil
+}
