@@ -228,6 +228,7 @@ func (e *env) app(face string, onPaint func(app.PaintReport)) *app.App {
 		go w.run(e.ctx)
 		d.Reader = w.state
 	}
+	d.Central = startCentral(e.ctx, e.cfg.Central, e.dataDir, e.log).status
 	return app.New(d)
 }
 

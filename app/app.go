@@ -72,6 +72,9 @@ type Deps struct {
 	// Reader reports the card reader's state; nil means the built-in
 	// virtual card (demo).
 	Reader func(ctx context.Context) Component
+	// Central reports the central system's state; nil means the built-in
+	// simulator (demo).
+	Central func(ctx context.Context) Component
 	// OnFirstPaint, if set, receives the frontend's first-paint report.
 	OnFirstPaint func(PaintReport)
 	// Now is the clock; nil means time.Now.
@@ -124,8 +127,8 @@ func (a *App) Info() Info {
 }
 
 // demo reports whether the terminal runs on the built-in virtual card or
-// central simulator. Until real drivers are configured, it always does.
-func (a *App) demo() bool { return true }
+// the built-in central simulator: then the DEMO banner shows.
+func (a *App) demo() bool { return a.d.Config.Card.Demo() || a.d.Config.Central.Demo() }
 
 // Catalog returns every message of lang for the frontend, completed from
 // Japanese, with today's date already formatted in that language.
@@ -173,7 +176,7 @@ func (a *App) Status() (Status, error) {
 	return Status{
 		Demo:      a.demo(),
 		Reader:    a.reader(ctx),
-		Central:   Component{State: "demo", Label: i18n.Key("status.central.demo")},
+		Central:   a.central(ctx),
 		Queue:     q,
 		DataDir:   a.d.DataDir,
 		CheckedAt: a.d.Now().UTC(),
@@ -185,6 +188,13 @@ func (a *App) reader(ctx context.Context) Component {
 		return Component{State: "demo", Label: i18n.Key("status.reader.demo")}
 	}
 	return a.d.Reader(ctx)
+}
+
+func (a *App) central(ctx context.Context) Component {
+	if a.d.Central == nil {
+		return Component{State: "demo", Label: i18n.Key("status.central.demo")}
+	}
+	return a.d.Central(ctx)
 }
 
 // PaintReport is what the frontend says about its first paint.

@@ -30,7 +30,8 @@ type Config struct {
 	Counter      string `toml:"counter"`
 	// Terminal is this terminal's identifier towards the central system.
 	Terminal string `toml:"terminal"`
-	Card     Card   `toml:"card"`
+	Card     Card    `toml:"card"`
+	Central  Central `toml:"central"`
 	Log      Log    `toml:"log"`
 	Serve    Serve  `toml:"serve"`
 }
@@ -44,6 +45,21 @@ type Card struct {
 	// or "next".
 	VirtualProfile string `toml:"virtual_profile"`
 }
+
+// Central configures the connection to the J-LIS-style central system.
+type Central struct {
+	// Endpoint is the API's https base URL. Empty: the built-in central
+	// simulator (demo), run in-process with its data in the data directory.
+	Endpoint string `toml:"endpoint"`
+	// Cert and Key are this terminal's client certificate and key (PEM,
+	// key mode 0600); CA is the central system's root certificate.
+	Cert string `toml:"cert"`
+	Key  string `toml:"key"`
+	CA   string `toml:"ca"`
+}
+
+// Demo reports whether the terminal uses the built-in simulator.
+func (c Central) Demo() bool { return c.Endpoint == "" }
 
 // Demo reports whether the terminal uses the built-in virtual card.
 func (c Card) Demo() bool { return c.Reader == "" }
@@ -150,6 +166,9 @@ func (c Config) Validate() error {
 	if c.Card.VirtualProfile != "current" && c.Card.VirtualProfile != "next" {
 		return fmt.Errorf("config: card.virtual_profile %q: want current or next", c.Card.VirtualProfile)
 	}
+	if c.Central.Endpoint != "" && (c.Central.Cert == "" || c.Central.Key == "" || c.Central.CA == "") {
+		return fmt.Errorf("config: central.endpoint needs central.cert, central.key and central.ca")
+	}
 	if strings.TrimSpace(c.Terminal) == "" {
 		return fmt.Errorf("config: terminal must not be empty")
 	}
@@ -186,6 +205,16 @@ terminal = "DEMO-01"
 reader = ""
 # Generation of the built-in virtual card: "current" or "next".
 virtual_profile = "current"
+
+[central]
+# The J-LIS-style central system's API (https). Empty: the built-in
+# central simulator (demo mode), run inside Madoguchi.
+endpoint = ""
+# This terminal's client certificate and key (PEM; the key mode 0600), and
+# the central system's root CA certificate.
+cert = ""
+key = ""
+ca = ""
 
 [log]
 # debug, info, warn or error. Secrets are never logged at any level.
