@@ -52,7 +52,8 @@ test-deps:
 
 ## bench: benchmarks, the window's cold start and memory included.
 bench: test-deps build
-	MADOGUCHI_BIN=$(CURDIR)/$(BIN) go test -run '^$$' -bench . -benchmem -benchtime 5x ./...
+	MADOGUCHI_BIN=$(CURDIR)/$(BIN) go test -run '^$$' -bench . -benchmem -benchtime 5x . ./drivers/card/...
+	go test -run '^$$' -bench . -benchtime 3s ./drivers/jlis/
 
 ## serve: the UI for a browser on http://127.0.0.1:8080/
 serve: build

@@ -37,7 +37,7 @@ const (
 	HeaderReplayed      = "Idempotency-Replayed"
 	ContentTypeProblem  = "application/problem+json"
 	ContentTypeJSON     = "application/json"
-	MaxIdempotencyKey   = 128
+	MaxIdempotencyKey   = 128 // visible ASCII (0x21–0x7E)
 	MaxEventsPerRequest = 500
 )
 
@@ -122,7 +122,7 @@ type Transition struct {
 	Reason string    `json:"reason,omitempty"` // e.g. "lost", "found", "moved"
 	// From, At and Terminal are filled in by the server.
 	From     CardState `json:"from,omitempty"`
-	At       time.Time `json:"at,omitempty"`
+	At       time.Time `json:"at,omitzero"`
 	Terminal string    `json:"terminal,omitempty"`
 }
 
@@ -278,6 +278,7 @@ const (
 	CodeNotFound            = "not-found"                // 404
 	CodeInvalidTransition   = "invalid-transition"       // 409: card state does not allow it
 	CodeCardState           = "card-state"               // 409: operation not allowed in this state
+	CodeCertState           = "cert-state"               // 409: operation not allowed in the certificate's state
 	CodeConflict            = "conflict"                 // 409: already exists
 	CodeIdempotencyRequired = "idempotency-key-required" // 428
 	CodeIdempotencyReused   = "idempotency-key-reused"   // 422: same key, different body

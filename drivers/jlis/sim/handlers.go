@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"strings"
 	"time"
 
 	"madoguchi/drivers/card"
@@ -52,8 +53,18 @@ func (s *server) certStatus(ctx context.Context, q querier, serial string) (api.
 	return st, der, ca, err
 }
 
+// canonicalSerial writes a certificate serial as stored: hex, upper case,
+// no leading zeros.
+func canonicalSerial(s string) string {
+	s = strings.TrimLeft(strings.ToUpper(s), "0")
+	if s == "" {
+		return "0"
+	}
+	return s
+}
+
 func (s *server) getCertificate(w http.ResponseWriter, r *http.Request) {
-	st, _, _, err := s.certStatus(r.Context(), s.db.DB, r.PathValue("cert"))
+	st, _, _, err := s.certStatus(r.Context(), s.db.DB, canonicalSerial(r.PathValue("cert")))
 	if errors.Is(err, sql.ErrNoRows) {
 		writeProblem(w, refuse(404, api.CodeNotFound, "no such certificate"))
 		return
@@ -266,7 +277,7 @@ func (s *server) setCertState(ctx context.Context, tx querier, serial string, fr
 		ok = ok || st.State == f
 	}
 	if !ok {
-		return st, refuse(409, api.CodeCardState, "the certificate is %s", st.State)
+		return st, refuse(409, api.CodeCertState, "the certificate is %s", st.State)
 	}
 	at := ts(s.now())
 	if to == api.CertGood {
@@ -302,17 +313,17 @@ func (s *server) revokeCert(ctx context.Context, tx querier, r *http.Request, bo
 	if !revocationReasons[rv.Reason] {
 		return 0, nil, refuse(400, api.CodeBadRequest, "reason %q", rv.Reason)
 	}
-	st, err := s.setCertState(ctx, tx, r.PathValue("cert"), []api.CertState{api.CertGood, api.CertSuspended}, api.CertRevoked, rv.Reason)
+	st, err := s.setCertState(ctx, tx, canonicalSerial(r.PathValue("cert")), []api.CertState{api.CertGood, api.CertSuspended}, api.CertRevoked, rv.Reason)
 	return 200, st, err
 }
 
 func (s *server) suspendCert(ctx context.Context, tx querier, r *http.Request, _ []byte) (int, any, error) {
-	st, err := s.setCertState(ctx, tx, r.PathValue("cert"), []api.CertState{api.CertGood}, api.CertSuspended, "certificateHold")
+	st, err := s.setCertState(ctx, tx, canonicalSerial(r.PathValue("cert")), []api.CertState{api.CertGood}, api.CertSuspended, "certificateHold")
 	return 200, st, err
 }
 
 func (s *server) liftCert(ctx context.Context, tx querier, r *http.Request, _ []byte) (int, any, error) {
-	st, err := s.setCertState(ctx, tx, r.PathValue("cert"), []api.CertState{api.CertSuspended}, api.CertGood, "")
+	st, err := s.setCertState(ctx, tx, canonicalSerial(r.PathValue("cert")), []api.CertState{api.CertSuspended}, api.CertGood, "")
 	return 200, st, err
 }
 
@@ -492,7 +503,7 @@ func (s *server) revokePhone(ctx context.Context, tx querier, r *http.Request, _
 		return 0, nil, err
 	}
 	if p.State == api.CertRevoked {
-		return 0, nil, refuse(409, api.CodeCardState, "already revoked")
+		return 0, nil, refuse(409, api.CodeCertState, "already revoked")
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE phones SET state = 'revoked' WHERE id = ?`, p.ID); err != nil {
 		return 0, nil, err

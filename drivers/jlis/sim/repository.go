@@ -29,12 +29,12 @@ func (s *server) crl(w http.ResponseWriter, r *http.Request) {
 	name, ok := strings.CutSuffix(r.PathValue("file"), ".crl")
 	ca, known := s.cas[name]
 	if !ok || !known {
-		http.NotFound(w, r)
+		writeProblem(w, refuse(404, api.CodeNotFound, "no CA %q", r.PathValue("file")))
 		return
 	}
 	rows, err := s.db.DB.QueryContext(r.Context(), `SELECT serial, revoked_at, reason FROM certificates WHERE ca = ? AND state != 'good'`, name)
 	if err != nil {
-		http.Error(w, "internal error", 500)
+		writeProblem(w, refuse(500, api.CodeInternal, "internal error"))
 		return
 	}
 	defer rows.Close()
@@ -42,7 +42,7 @@ func (s *server) crl(w http.ResponseWriter, r *http.Request) {
 	for rows.Next() {
 		var serial, at, reason string
 		if err := rows.Scan(&serial, &at, &reason); err != nil {
-			http.Error(w, "internal error", 500)
+			writeProblem(w, refuse(500, api.CodeInternal, "internal error"))
 			return
 		}
 		n, ok := new(big.Int).SetString(serial, 16)
@@ -57,7 +57,7 @@ func (s *server) crl(w http.ResponseWriter, r *http.Request) {
 		RevokedCertificateEntries: entries,
 	}, ca.Cert, ca.Key)
 	if err != nil {
-		http.Error(w, "internal error", 500)
+		writeProblem(w, refuse(500, api.CodeInternal, "internal error"))
 		return
 	}
 	w.Header().Set("Content-Type", "application/pkix-crl")
@@ -75,6 +75,7 @@ func (s *server) ocsp(w http.ResponseWriter, r *http.Request) {
 	} else {
 		raw, err = io.ReadAll(io.LimitReader(r.Body, 10000))
 	}
+	w.Header().Set("Content-Type", "application/ocsp-response")
 	if err != nil {
 		w.Write(ocsp.MalformedRequestErrorResponse)
 		return

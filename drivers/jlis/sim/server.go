@@ -107,7 +107,11 @@ type server struct {
 
 	limits *limiter
 	keys   keyLocks
-	now    func() time.Time
+	// writeMu serialises write transactions in the process: SQLite allows
+	// one writer, and waiting here is fairer and faster than its busy
+	// timeout's sleeps.
+	writeMu sync.Mutex
+	now     func() time.Time
 }
 
 type allowEntry struct {
@@ -184,7 +188,10 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		s.publicURL = r.PublicURL
 	}
 	r.api = &http.Server{Handler: s.apiHandler(), TLSConfig: tlsConf, ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog: slogErrorLog(o.Log)}
+		ErrorLog: slogErrorLog(o.Log),
+		// HTTP/1.1 only: a dropped connection fails one request, and the
+		// drop-after-commit fault can hijack it (HTTP/2 cannot).
+		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}}
 	r.pub = &http.Server{Handler: s.publicHandler(), ReadHeaderTimeout: 10 * time.Second}
 	go r.api.ServeTLS(apiLn, "", "")
 	go r.pub.Serve(pubLn)
@@ -222,7 +229,7 @@ func refuse(status int, code, format string, args ...any) *problem {
 var titles = map[string]string{
 	api.CodeBadRequest: "Bad request", api.CodeUnauthorised: "Unknown terminal", api.CodeForbidden: "Terminal not allowed",
 	api.CodeNotFound: "Not found", api.CodeInvalidTransition: "Card state change not allowed", api.CodeCardState: "Not allowed in the card's state",
-	api.CodeConflict: "Already exists", api.CodeIdempotencyRequired: "Idempotency-Key required", api.CodeIdempotencyReused: "Idempotency-Key reused with another request",
+	api.CodeConflict: "Already exists", api.CodeCertState: "Not allowed in the certificate's state", api.CodeIdempotencyRequired: "Idempotency-Key required", api.CodeIdempotencyReused: "Idempotency-Key reused with another request",
 	api.CodeProofInvalid: "Proof of possession invalid", api.CodeAttestation: "Secure element or app not approved",
 	api.CodePhoneActive: "An active phone exists", api.CodeChallengeReused: "Challenge already answered",
 	api.CodeRateLimited: "Too many requests", api.CodeInternal: "Internal error", api.CodeUnavailable: "Unavailable",
@@ -422,6 +429,8 @@ func (s *server) once(r *http.Request, name, term, key string, sum, body []byte,
 		s.log.Info("replayed", "op", name, "terminal", term)
 		return outcome{status: prevStatus, contentType: prevType, body: prevBody, replayed: true}
 	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
 	tx, err := s.db.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return internal(s.log, name, err)
