@@ -113,6 +113,12 @@ func startServe(t testing.TB, bin, dataDir string, extra ...string) string {
 
 func chromium(t testing.TB) (context.Context, context.CancelFunc) {
 	t.Helper()
+	// Not t.TempDir: Chromium's helpers may still write to the profile for
+	// a moment after the browser is gone, which fails TempDir's cleanup.
+	profile, err := os.MkdirTemp("", "madoguchi-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
 	opts := append(chromedp.DefaultExecAllocatorOptions[:],
 		chromedp.ExecPath("/usr/bin/chromium"),
 		chromedp.NoSandbox,
@@ -124,13 +130,20 @@ func chromium(t testing.TB) (context.Context, context.CancelFunc) {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("no-first-run", true),
 		chromedp.Flag("lang", "ja"),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 800),
 	)
 	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancelC := chromedp.NewContext(actx)
 	ctx, cancelT := context.WithTimeout(ctx, 90*time.Second)
-	return ctx, func() { cancelT(); cancelC(); cancelA() }
+	return ctx, func() {
+		cancelT()
+		cancelC()
+		cancelA()
+		for i := 0; i < 20 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
 }
 
 func TestServeInChromium(t *testing.T) {
