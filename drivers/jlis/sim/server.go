@@ -551,3 +551,29 @@ func decode(body []byte, v any) error {
 	}
 	return nil
 }
+
+// EventIDs lists the ids of every event the server has taken, per
+// terminal "terminal/id", for tests that count effects.
+func (r *Running) EventIDs(ctx context.Context) ([]string, error) {
+	rows, err := r.s.db.DB.QueryContext(ctx, `SELECT terminal, id FROM events ORDER BY terminal, id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var t, id string
+		if err := rows.Scan(&t, &id); err != nil {
+			return nil, err
+		}
+		out = append(out, t+"/"+id)
+	}
+	return out, rows.Err()
+}
+
+// Transitions counts the card state changes the server has recorded.
+func (r *Running) Transitions(ctx context.Context, serial string) (int, error) {
+	var n int
+	err := r.s.db.DB.QueryRowContext(ctx, `SELECT count(*) FROM transitions WHERE card_serial = ?`, serial).Scan(&n)
+	return n, err
+}
