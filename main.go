@@ -20,6 +20,7 @@ import (
 	"madoguchi/app/config"
 	"madoguchi/app/i18n"
 	"madoguchi/app/logging"
+	"madoguchi/app/queue"
 	"madoguchi/app/store"
 	"madoguchi/locales"
 )
@@ -54,6 +55,10 @@ Usage:
         serve the J-LIS-style API over mutual TLS, and CRL/OCSP over HTTP
   madoguchi jlis-sim terminal --name NAME [--data DIR]
         issue another terminal's client certificate
+  madoguchi queue status|list|retry ID|discard ID --reason R|drain|rotate-key [--json]
+        the jobs waiting for the central system: counts, the list (--state
+        dead for the dead letters), a supervisor's retry or discard (recorded
+        with --actor), deliver everything now, rotate the payload key
   madoguchi config init|path|show [--config FILE]
         write the documented default config, print its path, or print
         the effective settings
@@ -96,6 +101,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdCardSim(ctx, args, stdout, stderr)
 	case "jlis-sim":
 		err = cmdJLISSim(ctx, args, stdout, stderr)
+	case "queue":
+		err = cmdQueue(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "madoguchi %s\n", version)
 	case "help":
@@ -164,6 +171,7 @@ type env struct {
 	dataDir string
 	log     *slog.Logger
 	store   *store.Store
+	queue   *queue.Queue
 	msgs    *i18n.Bundle
 	mode    app.Mode
 	closers []io.Closer
@@ -210,6 +218,13 @@ func setup(ctx context.Context, c common, logStderr io.Writer) (*env, error) {
 	}
 	e.store = st
 	e.closers = append(e.closers, st)
+	// The queue's payload keys live beside the config file (0600).
+	keys, err := queue.LoadKeyring(filepath.Join(filepath.Dir(cp), "queue-keys.json"))
+	if err != nil {
+		e.Close()
+		return nil, err
+	}
+	e.queue = queue.New(st.DB, keys)
 	e.msgs, err = i18n.Load(locales.FS, "ja")
 	if err != nil {
 		e.Close()
@@ -228,7 +243,7 @@ func (e *env) app(face string, onPaint func(app.PaintReport)) *app.App {
 		go w.run(e.ctx)
 		d.Reader = w.state
 	}
-	d.Central = startCentral(e.ctx, e.cfg.Central, e.dataDir, e.log).status
+	d.Central = startCentral(e.ctx, e.cfg.Central, e.dataDir, e.queue, e.log).status
 	return app.New(d)
 }
 

@@ -433,3 +433,25 @@ func (q *Queue) KeysInUse(ctx context.Context) (map[string]bool, error) {
 	}
 	return used, rows.Err()
 }
+
+// RotateKey makes a new current key, re-encrypts every stored personal
+// payload with it and drops the keys nothing uses any more. A crash in
+// between is safe: the old keys stay in the keyring until the re-encryption
+// has committed.
+func (q *Queue) RotateKey(ctx context.Context) (newID string, reencrypted int, pruned []string, err error) {
+	if q.keys == nil {
+		return "", 0, nil, ErrNoKeys
+	}
+	if newID, err = q.keys.Rotate(); err != nil {
+		return "", 0, nil, err
+	}
+	if reencrypted, err = q.Reencrypt(ctx); err != nil {
+		return newID, 0, nil, err
+	}
+	used, err := q.KeysInUse(ctx)
+	if err != nil {
+		return newID, reencrypted, nil, err
+	}
+	pruned, err = q.keys.Prune(used)
+	return newID, reencrypted, pruned, err
+}
