@@ -77,7 +77,8 @@ func seedQueue(t testing.TB, dataDir string, pending, dead int) {
 		if i >= pending {
 			state = "dead"
 		}
-		if _, err := st.DB.Exec(`INSERT INTO outbox (idempotency_key, kind, payload, state) VALUES (?, 'test', x'00', ?)`, fmt.Sprint("k", i), state); err != nil {
+		// Not due for a long time: the terminal's own worker leaves them be.
+		if _, err := st.DB.Exec(`INSERT INTO outbox (idempotency_key, kind, payload, state, next_attempt_at) VALUES (?, 'test', x'00', ?, '2999-01-01T00:00:00.000000Z')`, fmt.Sprint("k", i), state); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -390,4 +391,40 @@ func BenchmarkWindowColdStart(b *testing.B) {
 	b.ReportMetric(float64(ms)/float64(b.N), "ms-to-first-paint")
 	b.ReportMetric(float64(pss)/float64(b.N)/1024, "MiB-PSS")
 	b.ReportMetric(0, "ns/op")
+}
+
+// TestServeShowsOffline configures a central system that cannot be
+// reached: the status panel says so, and the backlog stays visible.
+func TestServeShowsOffline(t *testing.T) {
+	bin := need(t, "chromium")
+	data := t.TempDir()
+	seedQueue(t, data, 2, 0)
+	out, err := exec.Command(bin, "jlis-sim", "init", "--data", filepath.Join(data, "sim"), "--json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct{ RootCA, TerminalCert, TerminalKey string }
+	json.Unmarshal(out, &p)
+	cfg := filepath.Join(data, "offline.toml")
+	os.WriteFile(cfg, []byte(fmt.Sprintf("language = \"en\"\n[central]\nendpoint = \"https://127.0.0.1:9\"\ncert = %q\nkey = %q\nca = %q\n", p.TerminalCert, p.TerminalKey, p.RootCA)), 0o600)
+	url := startServe(t, bin, data, "--config", cfg)
+	ctx, cancel := chromium(t)
+	defer cancel()
+	var central, queue, cls string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(url),
+		chromedp.WaitVisible(`#status-central.state-error`),
+		chromedp.Text(`#status-central`, &central),
+		chromedp.Text(`#status-queue`, &queue),
+		chromedp.AttributeValue(`#status-central`, "class", &cls, nil),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(central, "Unreachable") || queue != "2 jobs" {
+		t.Fatalf("offline panel: central %q queue %q", central, queue)
+	}
+	var shot []byte
+	chromedp.Run(ctx, chromedp.FullScreenshot(&shot, 90))
+	os.WriteFile(filepath.Join(artifacts(t), "serve-offline.jpg"), shot, 0o644)
 }

@@ -310,20 +310,27 @@ func (q *Queue) release(ctx context.Context, ids ...int64) error {
 }
 
 // fail records a failed attempt: back to pending at next, or dead.
-func (q *Queue) fail(ctx context.Context, id int64, msg string, dead bool, next time.Time) error {
+// refused says the central system refused it (no effect took place).
+func (q *Queue) fail(ctx context.Context, id int64, msg string, dead, refused bool, next time.Time) error {
 	state, reason := Pending, ""
 	if dead {
 		state, reason = Dead, msg
 	}
-	_, err := q.db.ExecContext(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, dead_reason = ?, updated_at = ?
-		WHERE id = ? AND state = 'inflight'`, state, ts(next), msg, reason, ts(q.now()), id)
+	_, err := q.db.ExecContext(ctx, `UPDATE outbox SET state = ?, attempts = attempts + 1, next_attempt_at = ?, last_error = ?, dead_reason = ?, refused = ?, updated_at = ?
+		WHERE id = ? AND state = 'inflight'`, state, ts(next), msg, reason, refused, ts(q.now()), id)
 	return err
 }
 
 // Retry gives a dead letter another chance (a supervisor's decision,
-// recorded with who and why).
+// recorded with who and why). A job the central system refused took no
+// effect there, and its key now stands for the refusal (the server replays
+// it): it is sent again under a new idempotency key. A job that died of
+// failures whose outcome is unknown keeps its key, so that an effect that
+// did happen is not repeated.
 func (q *Queue) Retry(ctx context.Context, id int64, actor string) error {
-	return q.act(ctx, id, actor, "retry", "", `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, dead_reason = '', updated_at = ? WHERE id = ? AND state = 'dead'`)
+	return q.act(ctx, id, actor, "retry", "", `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, dead_reason = '',
+		idempotency_key = CASE WHEN refused THEN idempotency_key || '.r' || abs(random() % 1000000000) ELSE idempotency_key END,
+		refused = 0, updated_at = ? WHERE id = ? AND state = 'dead'`)
 }
 
 // Discard gives up a dead or pending job (a supervisor's decision,

@@ -57,6 +57,10 @@ type Options struct {
 	// Idle is the poll interval when nothing is due (default 1 s); Kick
 	// wakes the worker sooner.
 	Idle time.Duration
+	// Heartbeat: with nothing to deliver, the worker probes the central
+	// system this often, so the screen knows it is offline before a job
+	// fails (default 10 s).
+	Heartbeat time.Duration
 	Log  *slog.Logger
 }
 
@@ -78,6 +82,7 @@ type Worker struct {
 	status   Status
 	failures int // consecutive unavailable answers
 	resume   chan struct{}
+	contact  time.Time // last answer from the central system
 }
 
 // NewWorker makes a worker; it starts online.
@@ -105,6 +110,9 @@ func NewWorker(q *Queue, o Options) *Worker {
 	}
 	if o.Idle <= 0 {
 		o.Idle = time.Second
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 10 * time.Second
 	}
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
@@ -160,6 +168,7 @@ func (w *Worker) setOnline(on bool, lastErr string) {
 	}
 	if on {
 		w.failures = 0
+		w.contact = w.q.now()
 	}
 }
 
@@ -168,8 +177,9 @@ func (w *Worker) Run(ctx context.Context) error {
 	if _, err := w.q.Recover(ctx); err != nil {
 		return err
 	}
+	w.heartbeat(ctx) // know the state before the first job
 	for ctx.Err() == nil {
-		if _, err := w.step(ctx); err != nil && ctx.Err() == nil {
+		if _, err := w.step(ctx, true); err != nil && ctx.Err() == nil {
 			w.o.Log.Error("queue worker", "err", err)
 			w.sleep(ctx, w.o.Idle)
 		}
@@ -188,7 +198,7 @@ func (w *Worker) Drain(ctx context.Context) (int, error) {
 		if !w.Status().Online {
 			return total, errors.New("queue: the central system is unreachable")
 		}
-		n, err := w.step(ctx)
+		n, err := w.step(ctx, false)
 		total += n
 		if err != nil {
 			return total, err
@@ -208,8 +218,10 @@ func (w *Worker) dueCount(ctx context.Context) (int, error) {
 	return n, err
 }
 
-// step waits if paused or offline, then claims and delivers one round.
-func (w *Worker) step(ctx context.Context) (int, error) {
+// step waits if paused or offline, then claims and delivers one round;
+// with idle set it also waits when nothing is due (Run), without it
+// returns at once (Drain).
+func (w *Worker) step(ctx context.Context, idle bool) (int, error) {
 	w.mu.Lock()
 	paused, resume := w.status.Paused, w.resume
 	w.mu.Unlock()
@@ -233,6 +245,15 @@ func (w *Worker) step(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	if len(jobs) == 0 {
+		if !idle {
+			return 0, nil
+		}
+		w.mu.Lock()
+		stale := w.q.now().Sub(w.contact) >= w.o.Heartbeat
+		w.mu.Unlock()
+		if stale {
+			w.heartbeat(ctx)
+		}
 		select {
 		case <-w.kick:
 		case <-time.After(w.o.Idle):
@@ -241,6 +262,26 @@ func (w *Worker) step(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	return w.deliver(ctx, jobs)
+}
+
+// heartbeat asks the central system once: an answer keeps the worker
+// online, no answer takes it offline at once (and step then probes until
+// it is back).
+func (w *Worker) heartbeat(ctx context.Context) {
+	if w.o.Probe == nil {
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err := w.o.Probe(pctx)
+	cancel()
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		w.setOnline(false, err.Error())
+		return
+	}
+	w.setOnline(true, "")
 }
 
 // probe waits with a growing interval until the central system answers.
@@ -292,7 +333,7 @@ func (w *Worker) deliver(ctx context.Context, jobs []Job) (int, error) {
 		js := byKind[name]
 		if !ok {
 			for _, j := range js {
-				if err := w.q.fail(ctx, j.ID, fmt.Sprintf("no handler for job kind %q", name), true, w.q.now()); err != nil {
+				if err := w.q.fail(ctx, j.ID, fmt.Sprintf("no handler for job kind %q", name), true, false, w.q.now()); err != nil {
 					return 0, err
 				}
 			}
@@ -339,7 +380,7 @@ func (w *Worker) deliver(ctx context.Context, jobs []Job) (int, error) {
 				}
 			case errors.As(err, new(permanentError)):
 				w.o.Log.Warn("job failed permanently", "job", j.ID, "kind", j.Kind, "err", err)
-				if e := w.q.fail(ctx, j.ID, err.Error(), true, w.q.now()); e != nil {
+				if e := w.q.fail(ctx, j.ID, err.Error(), true, true, w.q.now()); e != nil {
 					return delivered, e
 				}
 			default:
@@ -348,7 +389,7 @@ func (w *Worker) deliver(ctx context.Context, jobs []Job) (int, error) {
 				if dead {
 					msg = fmt.Sprintf("gave up after %d attempts: %v", j.Attempts+1, err)
 				}
-				if e := w.q.fail(ctx, j.ID, msg, dead, w.q.now().Add(w.backoff(j.Attempts))); e != nil {
+				if e := w.q.fail(ctx, j.ID, msg, dead, false, w.q.now().Add(w.backoff(j.Attempts))); e != nil {
 					return delivered, e
 				}
 			}

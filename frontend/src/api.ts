@@ -42,6 +42,14 @@ export interface Status {
   checkedAt: string;
 }
 
+export interface ProcedureView {
+  id: string;
+  label: string;
+  online: 'required' | 'queues' | 'optional' | 'never';
+  available: boolean;
+  note?: string;
+}
+
 export interface PaintReport {
   screen: string;
   lang: string;
@@ -98,6 +106,7 @@ export const api = {
   Catalog: (lang: string) => call<LocalCatalog>('Catalog', lang),
   Status: () => call<Status>('Status'),
   FirstPaint: (r: PaintReport) => call<PaintReport>('FirstPaint', r),
+  Procedures: (mode: Mode) => call<ProcedureView[]>('Procedures', mode),
 };
 
 /** login sends the access code when `serve` runs beyond loopback. */

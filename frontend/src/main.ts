@@ -1,5 +1,5 @@
 import './style.css';
-import { api, ApiError, inWindow, login, type Info, type Mode, type Status } from './api';
+import { api, ApiError, inWindow, login, type Info, type Mode, type ProcedureView, type Status } from './api';
 import { h } from './dom';
 import { lang, setCatalog, t, tn, today } from './i18n';
 
@@ -9,10 +9,11 @@ const state: {
   status?: Status;
   statusError?: string;
   mode: Mode;
+  procedures: ProcedureView[];
   fatal?: string;
   needLogin: boolean;
   loginFailed: boolean;
-} = { mode: '', needLogin: false, loginFailed: false };
+} = { mode: '', procedures: [], needLogin: false, loginFailed: false };
 
 const root = document.getElementById('app')!;
 const STATUS_EVERY_MS = 1500;
@@ -36,8 +37,19 @@ async function switchLanguage(tag: string): Promise<void> {
   render();
 }
 
+async function refreshProcedures(): Promise<void> {
+  state.procedures = state.mode === '' ? [] : await api.Procedures(state.mode);
+}
+
+async function chooseMode(mode: Mode): Promise<void> {
+  state.mode = mode;
+  await refreshProcedures().catch(() => undefined);
+  render();
+}
+
 async function refreshStatus(): Promise<void> {
   try {
+    await refreshProcedures();
     if (catalogDay !== '' && catalogDay !== new Date().toDateString()) await loadCatalog(lang());
     state.status = await api.Status();
     state.statusError = undefined;
@@ -130,24 +142,6 @@ const modes: { mode: Exclude<Mode, ''>; title: string; description: string }[] =
   { mode: 'supervisor', title: 'mode.supervisor.title', description: 'mode.supervisor.description' },
 ];
 
-// The procedures of each mode, in the order of domain.md §2. They become
-// live as their flows are built; until then they are shown, disabled.
-const procedures: Record<Exclude<Mode, ''>, string[]> = {
-  counter: [
-    'procedure.issuance',
-    'procedure.cert_renewal',
-    'procedure.card_renewal',
-    'procedure.change_of_details',
-    'procedure.pin_reset',
-    'procedure.puk_unlock',
-    'procedure.suspension',
-    'procedure.phone',
-    'procedure.return',
-  ],
-  kiosk: ['procedure.status_check', 'procedure.puk_unlock', 'procedure.reserved_reset', 'procedure.phone'],
-  supervisor: ['procedure.daily_report', 'procedure.queue'],
-};
-
 function modeChoice(): HTMLElement {
   return h(
     'section',
@@ -159,7 +153,7 @@ function modeChoice(): HTMLElement {
       modes.map((m) =>
         h(
           'button',
-          { type: 'button', class: 'mode', 'data-mode': m.mode, onclick: () => ((state.mode = m.mode), render()) },
+          { type: 'button', class: 'mode', 'data-mode': m.mode, onclick: () => void chooseMode(m.mode) },
           h('span', { class: 'mode-title' }, t(m.title)),
           h('span', { class: 'mode-desc' }, t(m.description)),
         ),
@@ -178,13 +172,16 @@ function modeScreen(mode: Exclude<Mode, ''>): HTMLElement {
     h(
       'ul',
       { class: 'procedures' },
-      procedures[mode].map((p) =>
-        h('li', {}, h('button', { type: 'button', disabled: true }, t(p), h('span', { class: 'coming' }, t('mode.coming')))),
+      state.procedures.map((p) =>
+        h(
+          'li',
+          { 'data-procedure': p.id },
+          h('button', { type: 'button', disabled: !p.available, 'aria-describedby': p.note ? `note-${p.id}` : false }, t(p.label)),
+          p.note ? h('p', { class: 'note', id: `note-${p.id}` }, t(p.note)) : null,
+        ),
       ),
     ),
-    state.info?.mode === ''
-      ? h('button', { type: 'button', class: 'back', onclick: () => ((state.mode = ''), render()) }, t('mode.back'))
-      : null,
+    state.info?.mode === '' ? h('button', { type: 'button', class: 'back', onclick: () => void chooseMode('') }, t('mode.back')) : null,
   );
 }
 
@@ -264,6 +261,7 @@ async function start(): Promise<void> {
   }
   state.needLogin = false;
   state.mode = state.info.mode;
+  await refreshProcedures().catch(() => undefined);
   let saved: string | null = null;
   try {
     saved = localStorage.getItem('madoguchi.lang');

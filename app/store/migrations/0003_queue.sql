@@ -17,6 +17,9 @@ CREATE TABLE outbox_new (
     next_attempt_at  TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     last_error       TEXT    NOT NULL DEFAULT '',
     dead_reason      TEXT    NOT NULL DEFAULT '',
+    -- refused: the central system refused the request (4xx), so it took
+    -- no effect and a supervisor's retry may send it with a new key.
+    refused          INTEGER NOT NULL DEFAULT 0,
     created_at       TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
     updated_at       TEXT    NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
 ) STRICT;
