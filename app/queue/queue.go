@@ -74,6 +74,9 @@ type NewJob struct {
 
 // Job is a queued job.
 type Job struct {
+	// openErr is set when the payload does not decrypt; claim turns such
+	// a job into a dead letter instead of stopping the queue.
+	openErr        error
 	ID             int64     `json:"id"`
 	Kind           string    `json:"kind"`
 	IdempotencyKey string    `json:"idempotencyKey"`
@@ -106,7 +109,9 @@ var ErrNoKeys = errors.New("queue: personal data needs the encryption keyring")
 // ErrNotFound: no such job (or not in a state that allows the action).
 var ErrNotFound = errors.New("queue: no such job in that state")
 
-func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000000Z") }
+// ts writes times like the schema's defaults (strftime %f: milliseconds),
+// so that comparisons as strings agree.
+func ts(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
 
 func parseTS(s string) time.Time {
 	for _, layout := range []string{"2006-01-02T15:04:05.000000Z", "2006-01-02T15:04:05.000Z", time.RFC3339Nano} {
@@ -192,9 +197,10 @@ func (q *Queue) scan(rows *sql.Rows, decrypt bool) ([]Job, error) {
 			}
 			plain, err := q.keys.Open(keyID, j.Payload, []byte(j.IdempotencyKey))
 			if err != nil {
-				return nil, fmt.Errorf("job %d: %w", j.ID, err)
+				j.openErr = fmt.Errorf("job %d: %w", j.ID, err)
+			} else {
+				j.Payload = plain
 			}
-			j.Payload = plain
 		}
 		out = append(out, j)
 	}
@@ -272,12 +278,22 @@ func (q *Queue) claim(ctx context.Context, n int) ([]Job, error) {
 	if err != nil {
 		return nil, err
 	}
+	ok := jobs[:0]
 	for _, j := range jobs {
+		if j.openErr != nil {
+			// One payload that cannot be read must not stop the others.
+			if _, err := tx.ExecContext(ctx, `UPDATE outbox SET state = 'dead', dead_reason = ?, last_error = ?, updated_at = ? WHERE id = ?`,
+				j.openErr.Error(), j.openErr.Error(), ts(q.now()), j.ID); err != nil {
+				return nil, err
+			}
+			continue
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET state = 'inflight', updated_at = ? WHERE id = ?`, ts(q.now()), j.ID); err != nil {
 			return nil, err
 		}
+		ok = append(ok, j)
 	}
-	return jobs, tx.Commit()
+	return ok, tx.Commit()
 }
 
 // complete marks delivered jobs done.
@@ -324,13 +340,47 @@ func (q *Queue) fail(ctx context.Context, id int64, msg string, dead, refused bo
 // Retry gives a dead letter another chance (a supervisor's decision,
 // recorded with who and why). A job the central system refused took no
 // effect there, and its key now stands for the refusal (the server replays
-// it): it is sent again under a new idempotency key. A job that died of
-// failures whose outcome is unknown keeps its key, so that an effect that
-// did happen is not repeated.
+// it): it is sent again under a fresh idempotency key, its sealed payload
+// re-sealed for the new key. A job that died of failures whose outcome is
+// unknown keeps its key, so that an effect that did happen is not repeated.
 func (q *Queue) Retry(ctx context.Context, id int64, actor string) error {
+	if actor == "" {
+		return errors.New("queue: an action needs the actor's name")
+	}
+	var refused bool
+	var oldKey, keyID string
+	var payload []byte
+	err := q.db.QueryRowContext(ctx, `SELECT refused, idempotency_key, key_id, payload FROM outbox WHERE id = ? AND state = 'dead'`, id).
+		Scan(&refused, &oldKey, &keyID, &payload)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: %d", ErrNotFound, id)
+	}
+	if err != nil {
+		return err
+	}
+	if payload == nil {
+		payload = []byte{}
+	}
+	newKey := oldKey
+	if refused {
+		newKey = NewKey()
+		if keyID != "" {
+			if q.keys == nil {
+				return ErrNoKeys
+			}
+			plain, err := q.keys.Open(keyID, payload, []byte(oldKey))
+			if err != nil {
+				return err
+			}
+			keyID, payload, err = q.keys.Seal(plain, []byte(newKey))
+			clear(plain)
+			if err != nil {
+				return err
+			}
+		}
+	}
 	return q.act(ctx, id, actor, "retry", "", `UPDATE outbox SET state = 'pending', attempts = 0, next_attempt_at = ?, dead_reason = '',
-		idempotency_key = CASE WHEN refused THEN idempotency_key || '.r' || abs(random() % 1000000000) ELSE idempotency_key END,
-		refused = 0, updated_at = ? WHERE id = ? AND state = 'dead'`)
+		idempotency_key = ?, key_id = ?, payload = ?, refused = 0, updated_at = ? WHERE id = ? AND state = 'dead'`, newKey, keyID, payload)
 }
 
 // Discard gives up a dead or pending job (a supervisor's decision,
@@ -339,7 +389,9 @@ func (q *Queue) Discard(ctx context.Context, id int64, actor, reason string) err
 	return q.act(ctx, id, actor, "discard", reason, `UPDATE outbox SET state = 'discarded', next_attempt_at = ?, updated_at = ? WHERE id = ? AND state IN ('dead', 'pending')`)
 }
 
-func (q *Queue) act(ctx context.Context, id int64, actor, action, reason, update string) error {
+// act runs update (whose parameters are: now, then extra..., then now and
+// id — see the callers) and records the action, in one transaction.
+func (q *Queue) act(ctx context.Context, id int64, actor, action, reason, update string, extra ...any) error {
 	if actor == "" {
 		return errors.New("queue: an action needs the actor's name")
 	}
@@ -349,7 +401,8 @@ func (q *Queue) act(ctx context.Context, id int64, actor, action, reason, update
 	}
 	defer tx.Rollback()
 	now := ts(q.now())
-	res, err := tx.ExecContext(ctx, update, now, now, id)
+	args := append(append([]any{now}, extra...), now, id)
+	res, err := tx.ExecContext(ctx, update, args...)
 	if err != nil {
 		return err
 	}
@@ -411,6 +464,9 @@ func (q *Queue) Reencrypt(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	for _, j := range jobs {
+		if j.openErr != nil {
+			return 0, j.openErr
+		}
 		id, sealed, err := q.keys.Seal(j.Payload, []byte(j.IdempotencyKey))
 		clear(j.Payload)
 		if err != nil {

@@ -276,10 +276,17 @@ func TestPersonalPayloadsEncryptedAndRotated(t *testing.T) {
 	}
 	// Moving a sealed payload to another row fails (AAD is the row's key).
 	st.DB.Exec(`INSERT INTO outbox (idempotency_key, kind, payload, key_id) SELECT 'other', 'k', payload, key_id FROM outbox WHERE id = ?`, id)
-	if _, err := q.claim(ctx, 10); err == nil {
-		t.Fatal("a payload moved to another job decrypted")
+	claimed, err := q.claim(ctx, 10)
+	if err != nil || len(claimed) != 1 || claimed[0].ID != id {
+		t.Fatalf("claim with a moved payload: %v %v", claimed, err)
+	}
+	var state, reason string
+	st.DB.QueryRow(`SELECT state, dead_reason FROM outbox WHERE idempotency_key = 'other'`).Scan(&state, &reason)
+	if state != "dead" || !strings.Contains(reason, "does not decrypt") {
+		t.Fatalf("a payload moved to another job: %s %q", state, reason)
 	}
 	st.DB.Exec(`DELETE FROM outbox WHERE idempotency_key = 'other'`)
+	q.Recover(ctx)
 	// Rotation: new key, re-encrypt, prune; the job still decrypts.
 	old := q.keys.Current
 	if _, err := q.keys.Rotate(); err != nil {

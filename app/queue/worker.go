@@ -178,9 +178,21 @@ func (w *Worker) Run(ctx context.Context) error {
 		return err
 	}
 	w.heartbeat(ctx) // know the state before the first job
+	recoverPending := false
 	for ctx.Err() == nil {
+		if recoverPending {
+			// An outcome may not have been recorded: this worker is the
+			// only one delivering, so whatever is "in flight" now is not.
+			if _, err := w.q.Recover(ctx); err != nil {
+				w.o.Log.Error("queue worker: recover", "err", err)
+				w.sleep(ctx, w.o.Idle)
+				continue
+			}
+			recoverPending = false
+		}
 		if _, err := w.step(ctx, true); err != nil && ctx.Err() == nil {
 			w.o.Log.Error("queue worker", "err", err)
+			recoverPending = true
 			w.sleep(ctx, w.o.Idle)
 		}
 	}
