@@ -54,6 +54,8 @@ test-deps:
 bench: test-deps build
 	MADOGUCHI_BIN=$(CURDIR)/$(BIN) go test -run '^$$' -bench . -benchmem -benchtime 5x . ./drivers/card/...
 	go test -run '^$$' -bench . -benchtime 3s ./drivers/jlis/
+	go test -run '^$$' -bench EnqueueDurable -benchtime 3000x ./app/queue/
+	go test -run '^$$' -bench 'Drain10000|RecoveryDetection' -benchtime 3x ./app/queue/
 
 ## serve: the UI for a browser on http://127.0.0.1:8080/
 serve: build
