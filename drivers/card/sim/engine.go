@@ -405,23 +405,32 @@ func (c *Card) takeGrant(op card.Op, ref uint16, digest *[32]byte) bool {
 	return true
 }
 
+// pinOf resolves the PIN a PIN-setting command names in P2 (80|SFI).
+func (c *Card) pinOf(p2 byte) (uint16, *PIN, uint16) {
+	if c.df == nil {
+		return 0, nil, apdu.SWNoCurrentEF
+	}
+	ref, ok := c.keyRef(p2)
+	if !ok {
+		return 0, nil, apdu.SWWrongP1P2
+	}
+	pin, ok := c.df.PINs[ref]
+	if !ok {
+		return 0, nil, apdu.SWReferenceNotFound
+	}
+	return ref, pin, apdu.SWOK
+}
+
 // changeReferenceData: 00 24 01 80|SFI <new>. With the old PIN verified
 // (public, ref §3), or on an unset PIN with an OpSetPIN grant (issuance,
 // docs/CARD-COMMANDS.md).
 func (c *Card) changeReferenceData(cmd apdu.Command) []byte {
-	if c.df == nil {
-		return sw(apdu.SWNoCurrentEF)
+	ref, pin, status := c.pinOf(cmd.P2)
+	if status != apdu.SWOK {
+		return sw(status)
 	}
 	if cmd.P1 != p1ChangeNewOnly {
 		return sw(apdu.SWWrongP1P2)
-	}
-	ref, ok := c.keyRef(cmd.P2)
-	if !ok {
-		return sw(apdu.SWWrongP1P2)
-	}
-	pin, ok := c.df.PINs[ref]
-	if !ok {
-		return sw(apdu.SWReferenceNotFound)
 	}
 	if !pin.validFormat(cmd.Data) {
 		return sw(apdu.SWWrongData)
@@ -440,16 +449,9 @@ func (c *Card) changeReferenceData(cmd apdu.Command) []byte {
 // resetRetryCounter: 00 2C 02 80|SFI <new> with an OpResetPIN grant, or
 // (next generation) 00 2C 00 80|SFI <PUK||new> for the 4-digit PIN.
 func (c *Card) resetRetryCounter(cmd apdu.Command) []byte {
-	if c.df == nil {
-		return sw(apdu.SWNoCurrentEF)
-	}
-	ref, ok := c.keyRef(cmd.P2)
-	if !ok {
-		return sw(apdu.SWWrongP1P2)
-	}
-	pin, ok := c.df.PINs[ref]
-	if !ok {
-		return sw(apdu.SWReferenceNotFound)
+	ref, pin, status := c.pinOf(cmd.P2)
+	if status != apdu.SWOK {
+		return sw(status)
 	}
 	switch cmd.P1 {
 	case p1ResetNewOnly:
