@@ -56,6 +56,7 @@ bench: test-deps build
 	go test -run '^$$' -bench . -benchtime 3s ./drivers/jlis/
 	go test -run '^$$' -bench EnqueueDurable -benchtime 3000x ./app/queue/
 	go test -run '^$$' -bench 'Drain10000|RecoveryDetection' -benchtime 3x ./app/queue/
+	go test -run '^$$' -bench RenderReceipt -benchtime 50x ./printing/
 
 ## serve: the UI for a browser on http://127.0.0.1:8080/
 serve: build

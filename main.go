@@ -59,6 +59,16 @@ Usage:
         the jobs waiting for the central system: counts, the list (--state
         dead for the dead letters), a supervisor's retry or discard (recorded
         with --actor), deliver everything now, rotate the payload key
+  madoguchi receipt list [--status printed|unprinted] [--json]
+  madoguchi receipt reprint ID [--printer NAME]
+  madoguchi receipt pdf ID --out FILE [--layout roll80|a4] [--copy]
+  madoguchi receipt verify QR-TEXT | NUMBER CODE
+  madoguchi receipt sample --procedure P --lang L --out FILE [--layout roll80|a4] [--copy]
+  madoguchi receipt printer [--printer NAME] | key export --out FILE | key import FILE
+        receipts: the stored ones and whether they reached paper, print
+        one again, write its PDF, check a receipt's verification code
+        (another terminal's needs its key imported), render a demo receipt
+        for layout review, the printer's state ([printer] in the config)
   madoguchi config init|path|show [--config FILE]
         write the documented default config, print its path, or print
         the effective settings
@@ -103,6 +113,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdJLISSim(ctx, args, stdout, stderr)
 	case "queue":
 		err = cmdQueue(ctx, args, stdout, stderr)
+	case "receipt":
+		err = cmdReceipt(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "madoguchi %s\n", version)
 	case "help":

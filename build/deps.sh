@@ -15,9 +15,14 @@ PKGS=(
 # Chromium for the browser face, the vsmartcard vpcd reader for the virtual
 # card (it listens on every interface: never install it on a real counter
 # or kiosk, which is why `make run` does not), OpenSC as third-party card
-# software.
+# software. For receipts: a real cupsd with Debian's cups-pdf printer
+# (the tests start their own), poppler-utils (pdftotext, pdffonts,
+# pdftoppm) and zbar-tools (zbarimg reads the QR code back). Madoguchi
+# itself speaks IPP and needs none of them to run: a counter needs only a
+# CUPS server it can reach, on the PC or on a print server.
 if [ "${1:-}" = "test" ]; then
   PKGS+=(xvfb xauth imagemagick chromium vsmartcard-vpcd opensc)
+  PKGS+=(cups cups-client cups-bsd printer-driver-cups-pdf poppler-utils zbar-tools)
 fi
 
 missing=()

@@ -29,11 +29,27 @@ type Config struct {
 	Municipality string `toml:"municipality"`
 	Counter      string `toml:"counter"`
 	// Terminal is this terminal's identifier towards the central system.
-	Terminal string `toml:"terminal"`
+	Terminal string  `toml:"terminal"`
 	Card     Card    `toml:"card"`
 	Central  Central `toml:"central"`
-	Log      Log    `toml:"log"`
-	Serve    Serve  `toml:"serve"`
+	Log      Log     `toml:"log"`
+	Serve    Serve   `toml:"serve"`
+	Printer  Printer `toml:"printer"`
+}
+
+// Printer configures receipt printing through CUPS.
+type Printer struct {
+	// Queue is the CUPS queue receipts go to. Empty: no printer; receipts
+	// are stored, marked unprinted, and can be printed later.
+	Queue string `toml:"queue"`
+	// URI is the CUPS server: http://localhost:631, or
+	// unix:///run/cups/cups.sock for the local socket.
+	URI string `toml:"uri"`
+	// Media is the receipt layout: "roll80" (80 mm roll) or "a4".
+	Media string `toml:"media"`
+	// Copy prints a second copy for the municipality, with a line for the
+	// citizen's signature.
+	Copy bool `toml:"copy"`
 }
 
 // Card configures the card reader.
@@ -93,6 +109,7 @@ func Default() Config {
 		Card:         Card{VirtualProfile: "current"},
 		Log:          Log{Level: "info", MaxMiB: 10, Keep: 5},
 		Serve:        Serve{Addr: "127.0.0.1:8080"},
+		Printer:      Printer{URI: "http://localhost:631", Media: "roll80"},
 	}
 }
 
@@ -172,6 +189,9 @@ func (c Config) Validate() error {
 	if strings.TrimSpace(c.Terminal) == "" {
 		return fmt.Errorf("config: terminal must not be empty")
 	}
+	if c.Printer.Media != "roll80" && c.Printer.Media != "a4" {
+		return fmt.Errorf("config: printer.media %q: want roll80 or a4", c.Printer.Media)
+	}
 	return nil
 }
 
@@ -233,6 +253,19 @@ tls_key = ""
 # File holding the access code (mode 0600); created with a random code
 # when missing. Default: access-code in the config directory.
 access_code_file = ""
+
+[printer]
+# The CUPS queue receipts print on (see "lpstat -p"). Empty: no printer;
+# receipts are stored, marked unprinted, and "madoguchi receipt reprint"
+# prints them later.
+queue = ""
+# The CUPS server: http://localhost:631, or unix:///run/cups/cups.sock
+# (the local socket, where CUPS knows the OS user).
+uri = "http://localhost:631"
+# Receipt layout: "roll80" (80 mm roll paper) or "a4".
+media = "roll80"
+# Also print the municipality's copy, with a line for the signature.
+copy = false
 `
 
 // WriteTemplate writes Template to path unless a file is already there.
