@@ -1,19 +1,16 @@
 package queue
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"sort"
 	"sync"
 	"time"
+
+	"madoguchi/app/secretfile"
 )
 
 // Keyring holds the AES-256-GCM keys that encrypt queued payloads holding
@@ -29,13 +26,13 @@ type Keyring struct {
 }
 
 // ErrKeyFileMode: the key file is readable by others.
-var ErrKeyFileMode = errors.New("queue: key file must be readable by its owner only (chmod 600)")
+var ErrKeyFileMode = secretfile.ErrMode
 
 // LoadKeyring reads path, creating a keyring with one fresh key when the
 // file does not exist.
 func LoadKeyring(path string) (*Keyring, error) {
 	k := &Keyring{path: path, Keys: map[string][]byte{}}
-	data, err := os.ReadFile(path)
+	data, err := secretfile.Read(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		if _, err := k.Rotate(); err != nil {
 			return nil, err
@@ -44,13 +41,6 @@ func LoadKeyring(path string) (*Keyring, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("queue keys: %w", err)
-	}
-	st, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%w: %s is %v", ErrKeyFileMode, path, st.Mode().Perm())
 	}
 	if err := json.Unmarshal(data, k); err != nil {
 		return nil, fmt.Errorf("queue keys %s: %w", path, err)
@@ -66,8 +56,8 @@ func LoadKeyring(path string) (*Keyring, error) {
 func (k *Keyring) Rotate() (string, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
+	key, err := secretfile.NewKey()
+	if err != nil {
 		return "", err
 	}
 	id := fmt.Sprintf("k%d", time.Now().UnixNano())
@@ -109,27 +99,7 @@ func (k *Keyring) saveLocked() error {
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Dir(k.path), 0o700); err != nil {
-		return err
-	}
-	tmp := k.path + ".tmp"
-	if err := os.WriteFile(tmp, data, 0o600); err != nil {
-		return err
-	}
-	f, err := os.Open(tmp)
-	if err == nil {
-		f.Sync()
-		f.Close()
-	}
-	return os.Rename(tmp, k.path)
-}
-
-func gcm(key []byte) (cipher.AEAD, error) {
-	b, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(b)
+	return secretfile.Write(k.path, data)
 }
 
 // Seal encrypts with the current key; aad binds the ciphertext to its job
@@ -138,15 +108,8 @@ func (k *Keyring) Seal(plain, aad []byte) (keyID string, sealed []byte, err erro
 	k.mu.Lock()
 	id, key := k.Current, k.Keys[k.Current]
 	k.mu.Unlock()
-	a, err := gcm(key)
-	if err != nil {
-		return "", nil, err
-	}
-	nonce := make([]byte, a.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return "", nil, err
-	}
-	return id, a.Seal(nonce, nonce, plain, aad), nil
+	sealed, err = secretfile.Seal(key, plain, aad)
+	return id, sealed, err
 }
 
 // Open decrypts with the key named keyID.
@@ -157,14 +120,7 @@ func (k *Keyring) Open(keyID string, sealed, aad []byte) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("queue: payload key %q is not in the keyring", keyID)
 	}
-	a, err := gcm(key)
-	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < a.NonceSize() {
-		return nil, errors.New("queue: sealed payload too short")
-	}
-	plain, err := a.Open(nil, sealed[:a.NonceSize()], sealed[a.NonceSize():], aad)
+	plain, err := secretfile.Open(key, sealed, aad)
 	if err != nil {
 		return nil, fmt.Errorf("queue: payload does not decrypt: %w", err)
 	}

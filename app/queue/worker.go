@@ -61,7 +61,7 @@ type Options struct {
 	// system this often, so the screen knows it is offline before a job
 	// fails (default 10 s).
 	Heartbeat time.Duration
-	Log  *slog.Logger
+	Log       *slog.Logger
 }
 
 // Status is the worker's state for the UI and the CLI.

@@ -1,10 +1,7 @@
 package receipt
 
 import (
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base32"
 	"encoding/base64"
@@ -13,10 +10,11 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
+
+	"madoguchi/app/secretfile"
 )
 
 // Keys holds the terminal's receipt keys, in a file readable by its owner
@@ -37,7 +35,7 @@ type Keys struct {
 }
 
 // ErrKeyFileMode: the key file is readable by others.
-var ErrKeyFileMode = errors.New("receipt: key file must be readable by its owner only (chmod 600)")
+var ErrKeyFileMode = secretfile.ErrMode
 
 // ErrUnknownTerminal: no key for the terminal that issued a receipt.
 var ErrUnknownTerminal = errors.New("receipt: no verification key for that terminal (import it with `madoguchi receipt key import`)")
@@ -55,19 +53,12 @@ func LoadKeys(path, terminal string) (*Keys, error) {
 		return nil, errors.New("receipt keys: no terminal")
 	}
 	k := &Keys{path: path, terminal: terminal, mac: map[string][]byte{}}
-	data, err := os.ReadFile(path)
+	data, err := secretfile.Read(path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return nil, fmt.Errorf("receipt keys: %w", err)
 	default:
-		st, err := os.Stat(path)
-		if err != nil {
-			return nil, fmt.Errorf("receipt keys: %w", err)
-		}
-		if st.Mode().Perm()&0o077 != 0 {
-			return nil, fmt.Errorf("%w: %s is %v", ErrKeyFileMode, path, st.Mode().Perm())
-		}
 		var f keyFile
 		if err := json.Unmarshal(data, &f); err != nil {
 			return nil, fmt.Errorf("receipt keys %s: %w", path, err)
@@ -113,8 +104,8 @@ func LoadKeys(path, terminal string) (*Keys, error) {
 }
 
 func random32() ([]byte, error) {
-	b := make([]byte, 32)
-	if _, err := rand.Read(b); err != nil {
+	b, err := secretfile.NewKey()
+	if err != nil {
 		return nil, fmt.Errorf("receipt keys: %w", err)
 	}
 	return b, nil
@@ -147,29 +138,9 @@ func (k *Keys) save() error {
 	return writeSecretFile(k.path, data)
 }
 
-// writeSecretFile writes data to path (0600) through a synced temporary
-// file and a rename, so a crash leaves the old file or the new one.
+// writeSecretFile writes a key file (0600, atomically).
 func writeSecretFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return fmt.Errorf("receipt keys: %w", err)
-	}
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("receipt keys: %w", err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("receipt keys: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("receipt keys: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("receipt keys: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	if err := secretfile.Write(path, data); err != nil {
 		return fmt.Errorf("receipt keys: %w", err)
 	}
 	return nil
@@ -305,15 +276,8 @@ func (k *Keys) sealPersonal(plain []byte, number string) (keyID string, sealed [
 	k.mu.Lock()
 	id, key := k.sealID, k.seal
 	k.mu.Unlock()
-	a, err := gcmOf(key)
-	if err != nil {
-		return "", nil, err
-	}
-	nonce := make([]byte, a.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return "", nil, err
-	}
-	return id, a.Seal(nonce, nonce, plain, []byte(number)), nil
+	sealed, err = secretfile.Seal(key, plain, []byte(number))
+	return id, sealed, err
 }
 
 func (k *Keys) openPersonal(keyID string, sealed []byte, number string) ([]byte, error) {
@@ -323,24 +287,9 @@ func (k *Keys) openPersonal(keyID string, sealed []byte, number string) ([]byte,
 	if keyID != id {
 		return nil, fmt.Errorf("receipt: personal data sealed with key %q, which this terminal does not hold", keyID)
 	}
-	a, err := gcmOf(key)
+	plain, err := secretfile.Open(key, sealed, []byte(number))
 	if err != nil {
-		return nil, err
-	}
-	if len(sealed) < a.NonceSize() {
-		return nil, errors.New("receipt: sealed data too short")
-	}
-	plain, err := a.Open(nil, sealed[:a.NonceSize()], sealed[a.NonceSize():], []byte(number))
-	if err != nil {
-		return nil, fmt.Errorf("receipt %s: personal data does not decrypt: %w", number, err)
+		return nil, fmt.Errorf("receipt %s: personal data: %w", number, err)
 	}
 	return plain, nil
-}
-
-func gcmOf(key []byte) (cipher.AEAD, error) {
-	b, err := aes.NewCipher(key)
-	if err != nil {
-		return nil, err
-	}
-	return cipher.NewGCM(b)
 }
