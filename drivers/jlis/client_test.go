@@ -462,6 +462,9 @@ func TestContext(t *testing.T) {
 		case <-r.Context().Done():
 		case <-release:
 		}
+		// Never answer success: a handler that returns without writing
+		// sends 200, which a client racing its own deadline could read.
+		writeProblem(w, 503, api.CodeUnavailable)
 	}))
 	tests := []struct {
 		name        string
