@@ -24,7 +24,9 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"madoguchi/app/receipt"
 	"madoguchi/app/store"
+	"madoguchi/printing"
 )
 
 // need returns the path of the built binary and checks the tools, or skips.
@@ -427,4 +429,48 @@ func TestServeShowsOffline(t *testing.T) {
 	var shot []byte
 	chromedp.Run(ctx, chromedp.FullScreenshot(&shot, 90))
 	os.WriteFile(filepath.Join(artifacts(t), "serve-offline.jpg"), shot, 0o644)
+}
+
+// TestServeShowsPrinterTrouble: a receipt printer CUPS cannot reach, and a
+// receipt stored unprinted: the status panel says both.
+func TestServeShowsPrinterTrouble(t *testing.T) {
+	bin := need(t, "chromium")
+	data := t.TempDir()
+	cfg := filepath.Join(data, "printer.toml")
+	os.WriteFile(cfg, []byte("language = \"en\"\n[printer]\nqueue = \"Receipt\"\nuri = \"http://127.0.0.1:9\"\n"), 0o600)
+	// A receipt issued while the printer was down.
+	st, err := store.Open(context.Background(), filepath.Join(data, "madoguchi.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := receipt.LoadKeys(filepath.Join(data, "receipt-keys.json"), "DEMO-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := receipt.Origin{Municipality: "デモ市", Counter: "窓口1", Terminal: "DEMO-01"}
+	svc, err := receipt.New(receipt.Config{DB: st.DB, Keys: keys, Origin: origin})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample := printing.Sample(receipt.PINReset, "en", origin, time.Now())
+	if _, err := svc.Issue(context.Background(), receipt.Data{Procedure: receipt.PINReset, Lang: "en", Details: sample.Details}); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	url := startServe(t, bin, data, "--config", cfg)
+	ctx, cancel := chromium(t)
+	defer cancel()
+	var printer string
+	err = chromedp.Run(ctx,
+		chromedp.Navigate(url),
+		chromedp.WaitVisible(`#status-printer.state-error`),
+		chromedp.Text(`#status-printer`, &printer),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(printer, "1 receipt not printed") || !strings.Contains(strings.ToLower(printer), "print") {
+		t.Fatalf("printer status: %q", printer)
+	}
+	t.Logf("printer status: %s", printer)
 }

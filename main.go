@@ -256,6 +256,7 @@ func (e *env) app(face string, onPaint func(app.PaintReport)) *app.App {
 		d.Reader = w.state
 	}
 	d.Central = startCentral(e.ctx, e.cfg.Central, e.dataDir, e.queue, e.log).status
+	d.Printer = startPrinterWatch(e.ctx, e.cfg.Printer, e.log).status
 	return app.New(d)
 }
 

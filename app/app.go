@@ -75,6 +75,8 @@ type Deps struct {
 	// Central reports the central system's state; nil means the built-in
 	// simulator (demo).
 	Central func(ctx context.Context) Component
+	// Printer reports the receipt printer's state; nil: none configured.
+	Printer func(ctx context.Context) Component
 	// OnFirstPaint, if set, receives the frontend's first-paint report.
 	OnFirstPaint func(PaintReport)
 	// Now is the clock; nil means time.Now.
@@ -160,6 +162,10 @@ type Status struct {
 	Reader    Component   `json:"reader"`
 	Central   Component   `json:"central"`
 	Queue     queue.Stats `json:"queue"`
+	Printer   Component   `json:"printer"`
+	// Unprinted counts receipts stored but not printed (printer trouble);
+	// the clerk reprints them.
+	Unprinted int `json:"unprinted"`
 	DataDir   string      `json:"dataDir"`
 	CheckedAt time.Time   `json:"checkedAt"`
 }
@@ -178,6 +184,8 @@ func (a *App) Status() (Status, error) {
 		Reader:    a.reader(ctx),
 		Central:   a.central(ctx),
 		Queue:     q,
+		Printer:   a.printer(ctx),
+		Unprinted: a.unprinted(ctx),
 		DataDir:   a.d.DataDir,
 		CheckedAt: a.d.Now().UTC(),
 	}, nil
@@ -188,6 +196,22 @@ func (a *App) reader(ctx context.Context) Component {
 		return Component{State: "demo", Label: i18n.Key("status.reader.demo")}
 	}
 	return a.d.Reader(ctx)
+}
+
+func (a *App) printer(ctx context.Context) Component {
+	if a.d.Printer == nil {
+		return Component{State: "absent", Label: i18n.Key("receipt.print.no_printer")}
+	}
+	return a.d.Printer(ctx)
+}
+
+// unprinted counts stored receipts that did not reach paper.
+func (a *App) unprinted(ctx context.Context) int {
+	var n int
+	if err := a.d.Store.DB.QueryRowContext(ctx, `SELECT count(*) FROM receipts WHERE status = 'unprinted'`).Scan(&n); err != nil {
+		a.d.Log.Warn("status: unprinted receipts", "err", err)
+	}
+	return n
 }
 
 func (a *App) central(ctx context.Context) Component {

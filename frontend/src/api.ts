@@ -38,6 +38,8 @@ export interface Status {
   reader: Component;
   central: Component;
   queue: QueueStats;
+  printer: Component;
+  unprinted: number;
   dataDir: string;
   checkedAt: string;
 }

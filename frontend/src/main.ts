@@ -111,6 +111,9 @@ function statusPanel(): HTMLElement {
     const q = [tn('status.queue.pending', s.queue.pending)];
     if (s.queue.dead > 0) q.push(tn('status.queue.failed', s.queue.dead));
     rows.push(['queue', t('status.queue.label'), q.join(' · '), s.queue.dead > 0 ? 'error' : 'ok']);
+    const p = [withDetail(s.printer)];
+    if (s.unprinted > 0) p.push(tn('status.printer.unprinted', s.unprinted));
+    rows.push(['printer', t('status.printer.label'), p.join(' · '), s.unprinted > 0 ? 'error' : s.printer.state]);
     rows.push(['data', t('status.data.label'), s.dataDir, 'ok']);
   }
   return h(
