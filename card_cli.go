@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -227,9 +226,7 @@ func cmdCardRead(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		})
 	}
 	if *asJSON {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return printJSON(stdout, rep)
 	}
 	printReport(stdout, e.msgs, lang, rep)
 	return nil

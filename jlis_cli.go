@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -35,9 +34,7 @@ func cmdJLISSim(ctx context.Context, args []string, stdout, stderr io.Writer) er
 			return err
 		}
 		if *asJSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(r)
+			return printJSON(stdout, r)
 		}
 		verb := "created"
 		if r.AlreadyExists {

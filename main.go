@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -303,4 +304,11 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 // without the full setup.
 func cliLogger(dir string) (*slog.Logger, io.Closer, error) {
 	return logging.New(logging.Options{Dir: filepath.Join(dir, "logs"), Level: slog.LevelInfo})
+}
+
+// printJSON writes v as indented JSON, the form every --json flag prints.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os/user"
@@ -49,9 +48,7 @@ func cmdQueue(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	q := e.queue
 	out := func(v any, text func(w io.Writer)) error {
 		if *asJSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(v)
+			return printJSON(stdout, v)
 		}
 		text(stdout)
 		return nil

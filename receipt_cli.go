@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -82,9 +81,7 @@ func cmdReceipt(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	emit := func(v any, text func(w io.Writer)) error {
 		if *asJSON {
-			enc := json.NewEncoder(stdout)
-			enc.SetIndent("", "  ")
-			return enc.Encode(v)
+			return printJSON(stdout, v)
 		}
 		text(stdout)
 		return nil
