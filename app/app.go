@@ -158,16 +158,16 @@ type Component struct {
 // Status is the terminal's state, shown on the first screen and in the
 // header of every mode.
 type Status struct {
-	Demo      bool        `json:"demo"`
-	Reader    Component   `json:"reader"`
-	Central   Component   `json:"central"`
-	Queue     queue.Stats `json:"queue"`
-	Printer   Component   `json:"printer"`
+	Demo    bool        `json:"demo"`
+	Reader  Component   `json:"reader"`
+	Central Component   `json:"central"`
+	Queue   queue.Stats `json:"queue"`
+	Printer Component   `json:"printer"`
 	// Unprinted counts receipts stored but not printed (printer trouble);
 	// the clerk reprints them.
-	Unprinted int `json:"unprinted"`
-	DataDir   string      `json:"dataDir"`
-	CheckedAt time.Time   `json:"checkedAt"`
+	Unprinted int       `json:"unprinted"`
+	DataDir   string    `json:"dataDir"`
+	CheckedAt time.Time `json:"checkedAt"`
 }
 
 // Status reports the reader, the central system and the queue.

@@ -54,7 +54,9 @@ func (h *Redactor) WithAttrs(as []slog.Attr) slog.Handler {
 }
 
 // WithGroup implements slog.Handler.
-func (h *Redactor) WithGroup(name string) slog.Handler { return &Redactor{next: h.next.WithGroup(name)} }
+func (h *Redactor) WithGroup(name string) slog.Handler {
+	return &Redactor{next: h.next.WithGroup(name)}
+}
 
 func isSecretKey(k string) bool {
 	k = strings.ToLower(k)

@@ -76,9 +76,9 @@ func AuthTemplate(notBefore, notAfter time.Time, ep Endpoints) *x509.Certificate
 		SerialNumber: RandomSerial(),
 		Subject:      pkix.Name{Country: []string{"JP"}, CommonName: OpaqueID()},
 		NotBefore:    notBefore, NotAfter: notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-		Policies:     []x509.OID{oid(OIDAuthPolicy)},
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		Policies:    []x509.OID{oid(OIDAuthPolicy)},
 	}
 	ep.apply(t)
 	return t
@@ -100,9 +100,9 @@ func SignTemplate(h Holder, notBefore, notAfter time.Time, ep Endpoints) (*x509.
 		return nil, err
 	}
 	t := &x509.Certificate{
-		SerialNumber:    RandomSerial(),
-		Subject:         pkix.Name{Country: []string{"JP"}, CommonName: OpaqueID()},
-		NotBefore:       notBefore, NotAfter: notAfter,
+		SerialNumber: RandomSerial(),
+		Subject:      pkix.Name{Country: []string{"JP"}, CommonName: OpaqueID()},
+		NotBefore:    notBefore, NotAfter: notAfter,
 		KeyUsage:        x509.KeyUsageDigitalSignature | x509.KeyUsageContentCommitment,
 		Policies:        []x509.OID{oid(OIDSignPolicy)},
 		ExtraExtensions: []pkix.Extension{{Id: OIDSAN, Value: san}},

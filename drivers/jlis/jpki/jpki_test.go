@@ -10,11 +10,14 @@ import (
 )
 
 func TestValidity(t *testing.T) {
-	day := func(s string) time.Time { d, _ := time.ParseInLocation("2006-01-02", s, JST); return d.Add(10 * time.Hour) }
+	day := func(s string) time.Time {
+		d, _ := time.ParseInLocation("2006-01-02", s, JST)
+		return d.Add(10 * time.Hour)
+	}
 	for _, tc := range []struct {
-		birth, issued   string
-		ten             bool
-		card, certs     string
+		birth, issued string
+		ten           bool
+		card, certs   string
 	}{
 		// Adult: card to the 10th birthday after issue, certificates the 5th.
 		{"19850401", "2026-11-22", false, "2036-04-01", "2031-04-01"},
