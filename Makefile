@@ -27,6 +27,8 @@ run: deps build
 ## test: install what is missing and run every test, the real window and
 ## Chromium included.
 test: test-deps build
+	@unformatted=$$(gofmt -l $$(find . -name '*.go' -not -path './frontend/node_modules/*')); \
+	  if [ -n "$$unformatted" ]; then echo "gofmt needed: $$unformatted"; exit 1; fi
 	go vet ./...
 	MADOGUCHI_BIN=$(CURDIR)/$(BIN) MADOGUCHI_E2E=require go test -race -count=1 ./...
 
