@@ -59,6 +59,11 @@ type Options struct {
 	// Blank makes a card as delivered to the municipality: data written,
 	// PINs not set, no JPKI keys or certificates (issuance sets them).
 	Blank bool
+	// Serial fixes the card's serial (default random), and MgmtKey its
+	// card-management key (default derived from iss's master key): a card
+	// made for another central system, e.g. the built-in simulator's.
+	Serial  string
+	MgmtKey []byte
 }
 
 // ContactATR is the real card's contact ATR (ref §1).
@@ -91,10 +96,17 @@ func Generate(iss *Issuer, o Options) (*State, error) {
 	if err != nil {
 		return nil, err
 	}
-	serialBytes := make([]byte, 8)
-	_, _ = rand.Read(serialBytes)
-	serial := fmt.Sprintf("%X", serialBytes)
-	st := &State{Profile: p.Name, Serial: serial, ATR: ContactATR, MgmtKey: iss.CardKey(serial)}
+	serial := o.Serial
+	if serial == "" {
+		serialBytes := make([]byte, 8)
+		_, _ = rand.Read(serialBytes)
+		serial = fmt.Sprintf("%X", serialBytes)
+	}
+	mgmt := o.MgmtKey
+	if mgmt == nil {
+		mgmt = iss.CardKey(serial)
+	}
+	st := &State{Profile: p.Name, Serial: serial, ATR: ContactATR, MgmtKey: mgmt}
 	pin := func(v string) string {
 		if o.Blank {
 			return ""

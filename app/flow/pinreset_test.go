@@ -1,0 +1,180 @@
+package flow
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"madoguchi/app/queue"
+	"madoguchi/app/receipt"
+	"madoguchi/app/secret"
+	"madoguchi/app/store"
+	"madoguchi/drivers/card"
+	cardsim "madoguchi/drivers/card/sim"
+	"madoguchi/drivers/jlis"
+	"madoguchi/drivers/jlis/api"
+	jlissim "madoguchi/drivers/jlis/sim"
+)
+
+// rig is the real path without PC/SC: the virtual card in an in-process
+// slot, the central simulator over mutual TLS, the store, the queue and
+// the receipt service.
+type rig struct {
+	ports  Ports
+	card   *card.Card
+	slot   *cardsim.Slot
+	run    *jlissim.Running
+	serial string
+}
+
+func newRig(t *testing.T) *rig {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	ir, err := jlissim.Init(filepath.Join(dir, "central"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	run, err := jlissim.Start(ctx, jlissim.Options{Dir: ir.Dir, Addr: "127.0.0.1:0", PublicAddr: "127.0.0.1:0", RateLimit: 1e9})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { run.Close() })
+	client, err := jlis.New(jlis.Config{BaseURL: run.URL, CertFile: ir.TerminalCert, KeyFile: ir.TerminalKey, CAFile: ir.RootCA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The demo card record DEMO…1 as a card made for this central system.
+	serial := ir.DemoCards[0]
+	mk, _ := os.ReadFile(ir.MasterKey)
+	master, _ := hex.DecodeString(strings.TrimSpace(string(mk)))
+	iss, err := cardsim.NewIssuer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := cardsim.Generate(iss, cardsim.Options{Holder: cardsim.DemoHolder, PINs: cardsim.DemoPINs, Serial: serial, MgmtKey: card.DiversifyKey(master, serial)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, err := cardsim.New(st, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.Transition(ctx, jlis.NewIdempotencyKey(), serial, api.Transition{To: api.StateIssued}); err != nil {
+		t.Fatal(err)
+	}
+	db, err := store.Open(ctx, filepath.Join(dir, "m.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	keys, err := receipt.LoadKeys(filepath.Join(dir, "receipt-keys.json"), "T-01")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs, err := receipt.New(receipt.Config{DB: db.DB, Keys: keys, Origin: receipt.Origin{Municipality: "デモ市", Counter: "窓口1", Terminal: "T-01"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot := cardsim.NewSlot(engine)
+	c, err := card.Open(ctx, slot, card.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &rig{ports: Ports{Central: client, Store: db, Queue: queue.New(db.DB, nil), Receipts: rs, Terminal: "T-01"}, card: c, slot: slot, run: run, serial: serial}
+}
+
+func TestPINResetAfterBlock(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	for i := 0; i < 3; i++ {
+		_ = r.card.Verify(ctx, card.PINAuth, secret.NewPIN("0000"))
+	}
+	if n, _ := r.card.Tries(ctx, card.PINAuth); n != 0 {
+		t.Fatalf("not blocked: %d", n)
+	}
+	res, err := r.ports.PINReset(ctx, r.card, PINResetInput{PIN: card.PINAuth, NewPIN: secret.NewPIN("2580"), Lang: "en", Holder: "窓口　花子"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.TriesAfter != 3 || res.Receipt.Number == "" {
+		t.Fatalf("result %+v", res)
+	}
+	if err := r.card.Verify(ctx, card.PINAuth, secret.NewPIN("2580")); err != nil {
+		t.Fatalf("the new PIN does not work: %v", err)
+	}
+	// One procedure record and one queued event, in the same transaction.
+	var n int
+	r.ports.Store.DB.QueryRow(`SELECT count(*) FROM procedures WHERE kind = 'pin_reset' AND outcome = 'ok' AND receipt = ?`, res.Receipt.Number).Scan(&n)
+	if n != 1 {
+		t.Fatalf("procedure records: %d", n)
+	}
+	if c, _ := r.ports.Queue.Count(ctx); c[queue.Pending] != 1 {
+		t.Fatalf("queue %v", c)
+	}
+	// Nothing in the store holds the new PIN.
+	var detail string
+	r.ports.Store.DB.QueryRow(`SELECT detail FROM procedures`).Scan(&detail)
+	if strings.Contains(detail, "2580") {
+		t.Fatal("the PIN reached the procedure record")
+	}
+}
+
+func TestPINResetRefusedWithoutCentral(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.run.Close()
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	_, err := r.ports.PINReset(cctx, r.card, PINResetInput{PIN: card.PINAuth, NewPIN: secret.NewPIN("2580"), Lang: "ja"})
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != StepChecks || !errors.Is(err, ErrCentralDown) {
+		t.Fatalf("central down: %v", err)
+	}
+	// The card was not touched: the old PIN still works.
+	if err := r.card.Verify(ctx, card.PINAuth, secret.NewPIN("1234")); err != nil {
+		t.Fatalf("old PIN after a refused reset: %v", err)
+	}
+}
+
+func TestPINResetCardPulledBeforeTheWrite(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.slot.Remove()
+	_, err := r.ports.PINReset(ctx, r.card, PINResetInput{PIN: card.PINAuth, NewPIN: secret.NewPIN("2580"), Lang: "ja"})
+	var se *StepError
+	if !errors.As(err, &se) || se.Step != StepCard || !card.IsGone(err) {
+		t.Fatalf("card pulled: %v", err)
+	}
+	var n int
+	r.ports.Store.DB.QueryRow(`SELECT count(*) FROM procedures`).Scan(&n)
+	if n != 0 {
+		t.Fatal("a procedure was recorded for a reset that did not happen")
+	}
+	// Put it back: a new session resets it.
+	r.slot.Insert()
+	c, err := card.Open(ctx, r.slot, card.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.ports.PINReset(ctx, c, PINResetInput{PIN: card.PINAuth, NewPIN: secret.NewPIN("2580"), Lang: "ja"}); err != nil {
+		t.Fatalf("after reinsertion: %v", err)
+	}
+}
+
+func TestPINResetRejectsBadInput(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	var fe *card.PINFormatError
+	if _, err := r.ports.PINReset(ctx, r.card, PINResetInput{PIN: card.PINAuth, NewPIN: secret.NewPIN("12")}); !errors.As(err, &fe) {
+		t.Fatalf("short PIN: %v", err)
+	}
+	if _, err := r.ports.PINReset(ctx, r.card, PINResetInput{PIN: card.PUK, NewPIN: secret.NewPIN("12345678")}); !errors.Is(err, card.ErrNoSuchPIN) {
+		t.Fatalf("PUK on a current card: %v", err)
+	}
+}
