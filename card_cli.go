@@ -317,13 +317,26 @@ func readPIN(fd int, prompt io.Writer, label string) (secret.Value, bool, error)
 		if f == nil {
 			return secret.Value{}, false, fmt.Errorf("%w: --pin-fd %d is not open", errUsage, fd)
 		}
-		r := bufio.NewReaderSize(f, 64)
-		line, err := r.ReadSlice('\n')
-		if err != nil && !errors.Is(err, io.EOF) {
-			return secret.Value{}, false, fmt.Errorf("read PIN: %w", err)
+		// One byte at a time: a buffered reader would swallow the next
+		// line (a confirmation, another PIN) with this one.
+		line := make([]byte, 0, 32)
+		defer clear(line)
+		b := make([]byte, 1)
+		for len(line) < 64 {
+			n, err := f.Read(b)
+			if n == 1 && b[0] != '\n' {
+				line = append(line, b[0])
+				continue
+			}
+			if n == 1 || errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				return secret.Value{}, false, fmt.Errorf("read PIN: %w", err)
+			}
 		}
+		clear(b)
 		v := secret.FromBytes(secret.KindPIN, trimEOL(line))
-		clear(line)
 		return v, v.Len() > 0, nil
 	}
 	in := int(os.Stdin.Fd())

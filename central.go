@@ -2,7 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/hex"
+	"fmt"
 	"log/slog"
+	"os"
+	"strings"
 	"path/filepath"
 	"sync"
 	"time"
@@ -11,7 +15,10 @@ import (
 	"madoguchi/app/config"
 	"madoguchi/app/i18n"
 	"madoguchi/app/queue"
+	"madoguchi/drivers/card"
+	cardsim "madoguchi/drivers/card/sim"
 	"madoguchi/drivers/jlis"
+	"madoguchi/drivers/jlis/api"
 	"madoguchi/drivers/jlis/sim"
 )
 
@@ -38,6 +45,36 @@ func connectCentral(ctx context.Context, cfg config.Central, dataDir string, log
 		return nil, nil, err
 	}
 	return c, func() { run.Close() }, nil
+}
+
+// demoBinding makes the built-in virtual card the built-in simulator's
+// first demo card (serial DEMO000000000001): its management key derived
+// from the simulator's master key, and the card issued there, so that the
+// procedures can run end to end in the demo.
+func demoBinding(ctx context.Context, dataDir string, client *jlis.Client) (cardsim.Bind, error) {
+	ir, err := sim.Init(filepath.Join(dataDir, "central-sim"))
+	if err != nil {
+		return cardsim.Bind{}, err
+	}
+	mk, err := os.ReadFile(ir.MasterKey)
+	if err != nil {
+		return cardsim.Bind{}, err
+	}
+	master, err := hex.DecodeString(strings.TrimSpace(string(mk)))
+	if err != nil {
+		return cardsim.Bind{}, fmt.Errorf("central simulator master key: %w", err)
+	}
+	serial := ir.DemoCards[0]
+	rec, err := client.Card(ctx, serial)
+	if err != nil {
+		return cardsim.Bind{}, err
+	}
+	if rec.State == api.StateDelivered {
+		if _, err := client.Transition(ctx, jlis.NewIdempotencyKey(), serial, api.Transition{To: api.StateIssued, Reason: "demo"}); err != nil {
+			return cardsim.Bind{}, err
+		}
+	}
+	return cardsim.Bind{Serial: serial, MgmtKey: card.DiversifyKey(master, serial)}, nil
 }
 
 // central runs the terminal's link to the central system in the

@@ -56,6 +56,10 @@ Usage:
         serve the J-LIS-style API over mutual TLS, and CRL/OCSP over HTTP
   madoguchi jlis-sim terminal --name NAME [--data DIR]
         issue another terminal's client certificate
+  madoguchi pin-reset --pin auth|sign|input-assist|resident [--reader NAME] [--pin-fd N] [--lang L]
+        reset a PIN at the counter (初期化) with the central system's
+        authorisation; the new PIN twice from the terminal or --pin-fd;
+        records the procedure, queues its statistics and issues the receipt
   madoguchi queue status|list|retry ID|discard ID --reason R|drain|rotate-key [--json]
         the jobs waiting for the central system: counts, the list (--state
         dead for the dead letters), a supervisor's retry or discard (recorded
@@ -114,6 +118,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdJLISSim(ctx, args, stdout, stderr)
 	case "queue":
 		err = cmdQueue(ctx, args, stdout, stderr)
+	case "pin-reset":
+		err = cmdPINReset(ctx, args, stdout, stderr)
 	case "receipt":
 		err = cmdReceipt(ctx, args, stdout, stderr)
 	case "version":

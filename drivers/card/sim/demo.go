@@ -16,10 +16,23 @@ const IssuerFile = "virtual-issuer.json"
 // CardFile is the built-in virtual card's state file for a profile.
 func CardFile(p *card.Profile) string { return "virtual-card-" + p.Name + ".json" }
 
+// Bind makes the demo card for a central system: its serial and its
+// card-management key (derived there from the central master key).
+type Bind struct {
+	Serial  string
+	MgmtKey []byte
+}
+
 // LoadOrCreateDemo opens the built-in virtual card of profile p in dir,
 // creating the demo issuer and a card for DemoHolder with DemoPINs on
 // first use.
 func LoadOrCreateDemo(dir string, p *card.Profile, log *slog.Logger) (*Card, *Issuer, error) {
+	return LoadOrCreateBoundDemo(dir, p, Bind{}, log)
+}
+
+// LoadOrCreateBoundDemo is LoadOrCreateDemo for a card made for a central
+// system (b), so that the central system can authorise writes to it.
+func LoadOrCreateBoundDemo(dir string, p *card.Profile, b Bind, log *slog.Logger) (*Card, *Issuer, error) {
 	iss, err := LoadOrCreateIssuer(filepath.Join(dir, IssuerFile))
 	if err != nil {
 		return nil, nil, fmt.Errorf("demo issuer: %w", err)
@@ -32,7 +45,7 @@ func LoadOrCreateDemo(dir string, p *card.Profile, log *slog.Logger) (*Card, *Is
 	if !errors.Is(err, fs.ErrNotExist) {
 		return nil, nil, err
 	}
-	st, err := Generate(iss, Options{Profile: p, Holder: DemoHolder, PINs: DemoPINs})
+	st, err := Generate(iss, Options{Profile: p, Holder: DemoHolder, PINs: DemoPINs, Serial: b.Serial, MgmtKey: b.MgmtKey})
 	if err != nil {
 		return nil, nil, err
 	}

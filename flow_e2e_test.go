@@ -1,0 +1,64 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPINResetCLI resets the demo card's user-authentication PIN through
+// the built binary: the built-in virtual card bound to the built-in central
+// simulator, the new PIN twice on --pin-fd, a receipt stored, a statistics
+// job queued, and no PIN anywhere in the data directory.
+func TestPINResetCLI(t *testing.T) {
+	bin := need(t)
+	data := t.TempDir()
+	cfg := filepath.Join(data, "none.toml")
+	reset := func(pins string) (string, error) {
+		t.Helper()
+		cmd := exec.Command(bin, "pin-reset", "--pin", "auth", "--data", data, "--config", cfg, "--pin-fd", "3", "--lang", "en")
+		r, w, _ := os.Pipe()
+		cmd.ExtraFiles = []*os.File{r}
+		w.Write([]byte(pins))
+		w.Close()
+		out, err := cmd.CombinedOutput()
+		r.Close()
+		return string(out), err
+	}
+	if out, err := reset("7391\n7392\n"); err == nil || !strings.Contains(out, "確認の入力が一致しません") {
+		t.Fatalf("mismatched confirmation: %v\n%s", err, out)
+	}
+	if out, err := reset("73\n73\n"); err == nil {
+		t.Fatalf("a 2-digit PIN was accepted:\n%s", out)
+	}
+	out, err := reset("7391\n7391\n")
+	if err != nil || !strings.Contains(out, "初期化しました") {
+		t.Fatalf("reset: %v\n%s", err, out)
+	}
+	var receipts []map[string]any
+	list, _ := exec.Command(bin, "receipt", "list", "--json", "--data", data, "--config", cfg).Output()
+	json.Unmarshal(list, &receipts)
+	if len(receipts) != 1 || receipts[0]["procedure"] != "pin_reset" {
+		t.Fatalf("receipts: %s", list)
+	}
+	var counts map[string]int
+	status, _ := exec.Command(bin, "queue", "status", "--json", "--data", data, "--config", cfg).Output()
+	json.Unmarshal(status, &counts)
+	if counts["pending"]+counts["done"] != 1 {
+		t.Fatalf("queue: %s", status)
+	}
+	// The new PIN is nowhere in the data directory (store, logs, receipts).
+	filepath.WalkDir(data, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		b, _ := os.ReadFile(p)
+		if strings.Contains(string(b), "7391") {
+			t.Errorf("the new PIN appears in %s", p)
+		}
+		return nil
+	})
+}
