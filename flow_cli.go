@@ -12,6 +12,7 @@ import (
 	"madoguchi/app/secret"
 	"madoguchi/drivers/card"
 	cardsim "madoguchi/drivers/card/sim"
+	"madoguchi/drivers/jlis"
 )
 
 // cmdPINReset: madoguchi pin-reset --pin KIND — the counter's PIN reset
@@ -45,25 +46,8 @@ func cmdPINReset(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	defer stopCentral()
-	var s *session
-	if (*reader == "" && e.cfg.Card.Demo()) || *reader == "builtin" {
-		// The demo: the built-in card, made for the built-in central system.
-		b, err := demoBinding(ctx, e.dataDir, client)
-		if err != nil {
-			return err
-		}
-		prof, _ := card.ProfileByName(e.cfg.Card.VirtualProfile)
-		vc, _, err := cardsim.LoadOrCreateBoundDemo(e.dataDir, prof, b, e.log)
-		if err != nil {
-			return err
-		}
-		cd, err := card.Open(ctx, cardsim.NewSlot(vc), card.Options{Log: e.log})
-		if err != nil {
-			return err
-		}
-		s = &session{card: cd, reader: "builtin virtual card", demo: true, close: func() {}}
-		fmt.Fprintln(stderr, e.msgs.T(ui, i18n.Key("cli.card.demo"), nil))
-	} else if s, err = openCard(ctx, e, *reader); err != nil {
+	s, err := openProcedureCard(ctx, e, *reader, client, stderr)
+	if err != nil {
 		return err
 	}
 	defer s.close()
@@ -72,23 +56,9 @@ func cmdPINReset(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return fmt.Errorf("%w: this card has no %s PIN", errUsage, *kind)
 	}
 	label := e.msgs.T(ui, pinName(spec.Kind), nil)
-	newPIN, ok, err := readPIN(*pinFD, stderr, e.msgs.T(ui, i18n.Key("cli.pin.new"), map[string]any{"PIN": label}))
-	if err != nil || !ok {
-		return errors.Join(err, fmt.Errorf("%w: no new PIN given", errUsage))
-	}
-	confirm, _, err := readPIN(*pinFD, stderr, e.msgs.T(ui, i18n.Key("cli.pin.confirm"), map[string]any{"PIN": label}))
+	newPIN, err := readNewPIN(e, *pinFD, stderr, label)
 	if err != nil {
-		newPIN.Wipe()
 		return err
-	}
-	same := false
-	_ = newPIN.Reveal(func(a []byte) error {
-		return confirm.Reveal(func(b []byte) error { same = string(a) == string(b); return nil })
-	})
-	confirm.Wipe()
-	if !same {
-		newPIN.Wipe()
-		return errors.New(e.msgs.T(ui, i18n.Key("cli.pin.mismatch"), nil))
 	}
 	if ferr, warns := pinpolicy.Check(spec, newPIN, secret.Value{}, pinpolicy.Holder{}); ferr != nil {
 		newPIN.Wipe()
@@ -111,6 +81,120 @@ func cmdPINReset(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fmt.Fprintln(stdout, e.msgs.T(ui, i18n.Key("cli.pin.reset_done"), map[string]any{"PIN": label, "Receipt": res.Receipt.Number}))
 	out, err := rs.Print(ctx, res.Receipt.Number, "")
 	if err == nil {
+		fmt.Fprintln(stdout, e.msgs.T(ui, out.Message, nil))
+	}
+	return nil
+}
+
+// openProcedureCard opens the card for a procedure: in the demo the
+// built-in card made for the built-in central system, else the reader.
+func openProcedureCard(ctx context.Context, e *env, reader string, client *jlis.Client, stderr io.Writer) (*session, error) {
+	if !((reader == "" && e.cfg.Card.Demo()) || reader == "builtin") {
+		return openCard(ctx, e, reader)
+	}
+	b, err := demoBinding(ctx, e.dataDir, client)
+	if err != nil {
+		return nil, err
+	}
+	prof, err := card.ProfileByName(e.cfg.Card.VirtualProfile)
+	if err != nil {
+		return nil, err
+	}
+	vc, _, err := cardsim.LoadOrCreateBoundDemo(e.dataDir, prof, b, e.log)
+	if err != nil {
+		return nil, err
+	}
+	cd, err := card.Open(ctx, cardsim.NewSlot(vc), card.Options{Log: e.log})
+	if err != nil {
+		return nil, err
+	}
+	fmt.Fprintln(stderr, e.msgs.T(e.msgs.Match(e.cfg.Language), i18n.Key("cli.card.demo"), nil))
+	return &session{card: cd, reader: "builtin virtual card", demo: true, close: func() {}}, nil
+}
+
+// readNewPIN reads a new PIN and its confirmation and checks both agree.
+func readNewPIN(e *env, fd int, stderr io.Writer, label string) (secret.Value, error) {
+	ui := e.msgs.Match(e.cfg.Language)
+	newPIN, ok, err := readPIN(fd, stderr, e.msgs.T(ui, i18n.Key("cli.pin.new"), map[string]any{"PIN": label}))
+	if err != nil || !ok {
+		return secret.Value{}, errors.Join(err, fmt.Errorf("%w: no new PIN given", errUsage))
+	}
+	confirm, _, err := readPIN(fd, stderr, e.msgs.T(ui, i18n.Key("cli.pin.confirm"), map[string]any{"PIN": label}))
+	if err != nil {
+		newPIN.Wipe()
+		return secret.Value{}, err
+	}
+	defer confirm.Wipe()
+	same := false
+	_ = newPIN.Reveal(func(a []byte) error {
+		return confirm.Reveal(func(b []byte) error { same = string(a) == string(b); return nil })
+	})
+	if !same {
+		newPIN.Wipe()
+		return secret.Value{}, errors.New(e.msgs.T(ui, i18n.Key("cli.pin.mismatch"), nil))
+	}
+	return newPIN, nil
+}
+
+// cmdPUKUnlock: madoguchi puk-unlock — unlock a next-generation card's
+// 4-digit PIN with the PUK and set a new one (works offline; queues).
+func cmdPUKUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("puk-unlock", stderr)
+	var c common
+	c.register(fs)
+	reader := fs.String("reader", "", `PC/SC reader, "auto", or "builtin"`)
+	pinFD := fs.Int("pin-fd", -1, "read the PUK, the new PIN and its confirmation (three lines) from this file descriptor")
+	lang := fs.String("lang", "", "the citizen's language for the receipt")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	e, err := setup(ctx, c, nil)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if *lang == "" {
+		*lang = e.cfg.Language
+	}
+	ui := e.msgs.Match(e.cfg.Language)
+	client, stopCentral, err := connectCentral(ctx, e.cfg.Central, e.dataDir, e.log)
+	if err != nil {
+		return err
+	}
+	defer stopCentral()
+	s, err := openProcedureCard(ctx, e, *reader, client, stderr)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	if !s.card.Profile().HasPUK {
+		return errors.New(e.msgs.T(ui, i18n.Key("cli.pin.no_puk"), nil))
+	}
+	puk, ok, err := readPIN(*pinFD, stderr, e.msgs.T(ui, pinName(card.PUK), nil)+":")
+	if err != nil || !ok {
+		return errors.Join(err, fmt.Errorf("%w: no PUK given", errUsage))
+	}
+	newPIN, err := readNewPIN(e, *pinFD, stderr, e.msgs.T(ui, pinName(card.PINAuth), nil))
+	if err != nil {
+		puk.Wipe()
+		return err
+	}
+	rs, err := receiptService(e, c.config)
+	if err != nil {
+		return err
+	}
+	ports := flow.Ports{Central: client, Store: e.store, Queue: e.queue, Receipts: rs, Terminal: e.cfg.Terminal, Log: e.log}
+	res, err := ports.PUKUnlock(ctx, s.card, flow.PUKUnlockInput{PUK: puk, NewPIN: newPIN, Lang: *lang})
+	var we *card.WrongPINError
+	if errors.As(err, &we) {
+		n := pinpolicy.AfterWrong(we.Remaining, false)
+		return errors.New(e.msgs.N(ui, n.Key, n.Count, map[string]any{"PIN": e.msgs.T(ui, pinName(card.PUK), nil)}))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, e.msgs.T(ui, i18n.Key("cli.pin.unlocked"), map[string]any{"Receipt": res.Receipt.Number}))
+	if out, err := rs.Print(ctx, res.Receipt.Number, ""); err == nil {
 		fmt.Fprintln(stdout, e.msgs.T(ui, out.Message, nil))
 	}
 	return nil

@@ -62,3 +62,28 @@ func TestPINResetCLI(t *testing.T) {
 		return nil
 	})
 }
+
+// TestPUKUnlockCLI unlocks the next-generation demo card with its PUK.
+func TestPUKUnlockCLI(t *testing.T) {
+	bin := need(t)
+	data := t.TempDir()
+	cfg := filepath.Join(data, "next.toml")
+	os.WriteFile(cfg, []byte("language = \"en\"\n[card]\nvirtual_profile = \"next\"\n"), 0o600)
+	unlock := func(lines string) (string, error) {
+		t.Helper()
+		cmd := exec.Command(bin, "puk-unlock", "--data", data, "--config", cfg, "--pin-fd", "3")
+		r, w, _ := os.Pipe()
+		cmd.ExtraFiles = []*os.File{r}
+		w.Write([]byte(lines))
+		w.Close()
+		out, err := cmd.CombinedOutput()
+		r.Close()
+		return string(out), err
+	}
+	if out, err := unlock("87654321\n2580\n2580\n"); err == nil || !strings.Contains(out, "Wrong PUK. You have 9 more tries") {
+		t.Fatalf("wrong PUK: %v\n%s", err, out)
+	}
+	if out, err := unlock("12345678\n2580\n2580\n"); err != nil || !strings.Contains(out, "unlocked") {
+		t.Fatalf("unlock: %v\n%s", err, out)
+	}
+}

@@ -60,6 +60,9 @@ Usage:
         reset a PIN at the counter (初期化) with the central system's
         authorisation; the new PIN twice from the terminal or --pin-fd;
         records the procedure, queues its statistics and issues the receipt
+  madoguchi puk-unlock [--reader NAME] [--pin-fd N] [--lang L]
+        unlock a next-generation card's PIN with the PUK and set a new one
+        (PUK, new PIN, confirmation); works offline, the event queues
   madoguchi queue status|list|retry ID|discard ID --reason R|drain|rotate-key [--json]
         the jobs waiting for the central system: counts, the list (--state
         dead for the dead letters), a supervisor's retry or discard (recorded
@@ -120,6 +123,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdQueue(ctx, args, stdout, stderr)
 	case "pin-reset":
 		err = cmdPINReset(ctx, args, stdout, stderr)
+	case "puk-unlock":
+		err = cmdPUKUnlock(ctx, args, stdout, stderr)
 	case "receipt":
 		err = cmdReceipt(ctx, args, stdout, stderr)
 	case "version":

@@ -105,12 +105,8 @@ func (p Ports) PINReset(ctx context.Context, c *card.Card, in PINResetInput) (PI
 		return PINResetResult{}, stop(StepRecord, err)
 	}
 	// The receipt: stored first, then printed if a printer is set up.
-	last4 := c.Serial()
-	if len(last4) > 4 {
-		last4 = last4[len(last4)-4:]
-	}
 	r, err := p.Receipts.Issue(ctx, receipt.Data{Procedure: receipt.PINReset, Lang: in.Lang,
-		Details: receipt.Details{HolderName: in.Holder, CardLast4: last4, PINs: []receipt.PIN{receiptPIN[in.PIN]}}})
+		Details: receipt.Details{HolderName: in.Holder, CardLast4: last4(c.Serial()), PINs: []receipt.PIN{receiptPIN[in.PIN]}}})
 	if err != nil {
 		return PINResetResult{ProcedureID: id, TriesAfter: tries}, stop(StepReceipt, err)
 	}

@@ -178,3 +178,46 @@ func TestPINResetRejectsBadInput(t *testing.T) {
 		t.Fatalf("PUK on a current card: %v", err)
 	}
 }
+
+// TestPUKUnlockOffline: a next-generation card's blocked PIN is unlocked
+// with the PUK while the central system is down; the statistics event
+// waits in the queue.
+func TestPUKUnlockOffline(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	r.run.Close() // offline: the PUK needs no central system
+	iss, _ := cardsim.NewIssuer()
+	st, err := cardsim.Generate(iss, cardsim.Options{Profile: card.Next, Holder: cardsim.DemoHolder, PINs: cardsim.DemoPINs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	engine, _ := cardsim.New(st, "", nil)
+	c, err := card.Open(ctx, cardsim.NewSlot(engine), card.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 3; i++ {
+		_ = c.Verify(ctx, card.PINAuth, secret.NewPIN("0000"))
+	}
+	var we *card.WrongPINError
+	if _, err := r.ports.PUKUnlock(ctx, c, PUKUnlockInput{PUK: secret.NewPIN("87654321"), NewPIN: secret.NewPIN("2580")}); !errors.As(err, &we) || we.PIN != card.PUK || we.Remaining != 9 {
+		t.Fatalf("wrong PUK: %v", err)
+	}
+	res, err := r.ports.PUKUnlock(ctx, c, PUKUnlockInput{PUK: secret.NewPIN("12345678"), NewPIN: secret.NewPIN("2580"), Lang: "vi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify(ctx, card.PINAuth, secret.NewPIN("2580")); err != nil {
+		t.Fatalf("new PIN after the PUK: %v", err)
+	}
+	if res.Receipt.Number == "" {
+		t.Fatal("no receipt")
+	}
+	if n, _ := r.ports.Queue.Count(ctx); n[queue.Pending] != 1 {
+		t.Fatalf("queue %v", n)
+	}
+	// A current card has no PUK.
+	if _, err := r.ports.PUKUnlock(ctx, r.card, PUKUnlockInput{PUK: secret.NewPIN("12345678"), NewPIN: secret.NewPIN("2580")}); !errors.Is(err, card.ErrNoSuchPIN) {
+		t.Fatalf("current card: %v", err)
+	}
+}
