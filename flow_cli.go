@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"madoguchi/app/flow"
 	"madoguchi/app/i18n"
 	"madoguchi/app/pinpolicy"
+	"madoguchi/app/queue"
 	"madoguchi/app/secret"
 	"madoguchi/drivers/card"
 	cardsim "madoguchi/drivers/card/sim"
@@ -197,5 +199,114 @@ func cmdPUKUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if out, err := rs.Print(ctx, res.Receipt.Number, ""); err == nil {
 		fmt.Fprintln(stdout, e.msgs.T(ui, out.Message, nil))
 	}
+	return nil
+}
+
+// cmdSuspend: madoguchi suspend --serial S — a lost card's suspension
+// (一時停止): recorded and queued at the highest priority, then sent at
+// once when the central system answers.
+func cmdSuspend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("suspend", stderr)
+	var c common
+	c.register(fs)
+	serial := fs.String("serial", "", "the card's serial")
+	reason := fs.String("reason", "lost", "lost or stolen")
+	lang := fs.String("lang", "", "the citizen's language for the receipt")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *serial == "" {
+		return fmt.Errorf("%w: suspend needs --serial", errUsage)
+	}
+	e, err := setup(ctx, c, nil)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if *lang == "" {
+		*lang = e.cfg.Language
+	}
+	ui := e.msgs.Match(e.cfg.Language)
+	client, stopCentral, err := connectCentral(ctx, e.cfg.Central, e.dataDir, e.log)
+	if err != nil {
+		return err
+	}
+	defer stopCentral()
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, herr := client.Health(hctx)
+	cancel()
+	rs, err := receiptService(e, c.config)
+	if err != nil {
+		return err
+	}
+	ports := flow.Ports{Central: client, Store: e.store, Queue: e.queue, Receipts: rs, Terminal: e.cfg.Terminal, Log: e.log}
+	res, err := ports.Suspend(ctx, flow.SuspendInput{Serial: *serial, Reason: *reason, Lang: *lang}, herr == nil)
+	if err != nil {
+		return err
+	}
+	state, deadReason := string(queue.Pending), ""
+	if herr == nil {
+		w := queue.NewWorker(e.queue, queue.Options{Kinds: queue.CentralKinds(client)})
+		if _, err := w.Drain(ctx); err == nil {
+			e.store.DB.QueryRowContext(ctx, `SELECT state, dead_reason FROM outbox WHERE id = ?`, res.JobID).Scan(&state, &deadReason)
+		}
+	}
+	switch queue.State(state) {
+	case queue.Done:
+		fmt.Fprintln(stdout, e.msgs.T(ui, i18n.Key("cli.suspend.sent"), map[string]any{"Receipt": res.Receipt.Number}))
+	case queue.Dead:
+		// The central system refused it (e.g. the card is not in use):
+		// a supervisor sees it in the dead letters.
+		return fmt.Errorf("%s (%s)", e.msgs.T(ui, i18n.Key("cli.suspend.refused"), map[string]any{"Receipt": res.Receipt.Number}), deadReason)
+	default:
+		fmt.Fprintln(stdout, e.msgs.T(ui, i18n.Key("cli.suspend.queued"), map[string]any{"Receipt": res.Receipt.Number}))
+	}
+	if out, err := rs.Print(ctx, res.Receipt.Number, ""); err == nil {
+		fmt.Fprintln(stdout, e.msgs.T(ui, out.Message, nil))
+	}
+	return nil
+}
+
+// cmdResume: madoguchi resume --serial S — lift a suspension (the card
+// was found); needs the central system.
+func cmdResume(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("resume", stderr)
+	var c common
+	c.register(fs)
+	serial := fs.String("serial", "", "the card's serial")
+	lang := fs.String("lang", "", "the citizen's language for the receipt")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *serial == "" {
+		return fmt.Errorf("%w: resume needs --serial", errUsage)
+	}
+	e, err := setup(ctx, c, nil)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if *lang == "" {
+		*lang = e.cfg.Language
+	}
+	ui := e.msgs.Match(e.cfg.Language)
+	client, stopCentral, err := connectCentral(ctx, e.cfg.Central, e.dataDir, e.log)
+	if err != nil {
+		return err
+	}
+	defer stopCentral()
+	rs, err := receiptService(e, c.config)
+	if err != nil {
+		return err
+	}
+	ports := flow.Ports{Central: client, Store: e.store, Queue: e.queue, Receipts: rs, Terminal: e.cfg.Terminal, Log: e.log}
+	r, err := ports.Resume(ctx, *serial, *lang, "")
+	if errors.Is(err, flow.ErrCentralDown) {
+		return errors.New(e.msgs.T(ui, i18n.Key("procedure.needs_online"), nil))
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, e.msgs.T(ui, i18n.Key("cli.resume.done"), map[string]any{"Receipt": r.Number}))
 	return nil
 }

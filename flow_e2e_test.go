@@ -87,3 +87,36 @@ func TestPUKUnlockCLI(t *testing.T) {
 		t.Fatalf("unlock: %v\n%s", err, out)
 	}
 }
+
+// TestSuspendResumeCLI: after the demo card is in use (a PIN reset binds
+// and issues it), it is suspended, sent first, and lifted.
+func TestSuspendResumeCLI(t *testing.T) {
+	bin := need(t)
+	data := t.TempDir()
+	cfg := filepath.Join(data, "none.toml")
+	os.WriteFile(cfg, []byte("language = \"en\"\n"), 0o600)
+	run := func(args ...string) (string, error) {
+		cmd := exec.Command(bin, append(args, "--data", data, "--config", cfg)...)
+		if args[0] == "pin-reset" {
+			r, w, _ := os.Pipe()
+			cmd.ExtraFiles = []*os.File{r}
+			w.Write([]byte("5827\n5827\n"))
+			w.Close()
+			defer r.Close()
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("pin-reset", "--pin", "auth", "--pin-fd", "3"); err != nil {
+		t.Fatalf("pin-reset: %v\n%s", err, out)
+	}
+	if out, err := run("suspend", "--serial", "DEMO000000000001", "--reason", "lost"); err != nil || !strings.Contains(out, "was sent to the central system") {
+		t.Fatalf("suspend: %v\n%s", err, out)
+	}
+	if out, err := run("resume", "--serial", "DEMO000000000001"); err != nil || !strings.Contains(out, "lifted") {
+		t.Fatalf("resume: %v\n%s", err, out)
+	}
+	if out, err := run("resume", "--serial", "DEMO000000000001"); err == nil || !strings.Contains(out, "not suspended") {
+		t.Fatalf("second resume: %v\n%s", err, out)
+	}
+}

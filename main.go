@@ -63,6 +63,11 @@ Usage:
   madoguchi puk-unlock [--reader NAME] [--pin-fd N] [--lang L]
         unlock a next-generation card's PIN with the PUK and set a new one
         (PUK, new PIN, confirmation); works offline, the event queues
+  madoguchi suspend --serial S [--reason lost|stolen]
+        suspend a lost card: recorded and queued first in line, sent at once
+        when the central system answers
+  madoguchi resume --serial S
+        lift a suspension (needs the central system)
   madoguchi queue status|list|retry ID|discard ID --reason R|drain|rotate-key [--json]
         the jobs waiting for the central system: counts, the list (--state
         dead for the dead letters), a supervisor's retry or discard (recorded
@@ -125,6 +130,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdPINReset(ctx, args, stdout, stderr)
 	case "puk-unlock":
 		err = cmdPUKUnlock(ctx, args, stdout, stderr)
+	case "suspend":
+		err = cmdSuspend(ctx, args, stdout, stderr)
+	case "resume":
+		err = cmdResume(ctx, args, stdout, stderr)
 	case "receipt":
 		err = cmdReceipt(ctx, args, stdout, stderr)
 	case "version":

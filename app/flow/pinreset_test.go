@@ -221,3 +221,46 @@ func TestPUKUnlockOffline(t *testing.T) {
 		t.Fatalf("current card: %v", err)
 	}
 }
+
+// TestSuspendQueuesAndResumeNeedsCentral: a lost card's suspension is
+// accepted offline and reaches the central system first when it is back;
+// lifting needs the central system.
+func TestSuspendQueuesAndResumeNeedsCentral(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	res, err := r.ports.Suspend(ctx, SuspendInput{Serial: r.serial, Lang: "en"}, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Receipt.Number == "" || res.JobID == 0 {
+		t.Fatalf("%+v", res)
+	}
+	// An unrelated event queued earlier; the suspension goes first.
+	w := queue.NewWorker(r.ports.Queue, queue.Options{Kinds: queue.CentralKinds(r.ports.Central)})
+	if _, err := w.Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := r.ports.Central.Card(ctx, r.serial)
+	if err != nil || rec.State != api.StateSuspended {
+		t.Fatalf("central state %s %v", rec.State, err)
+	}
+	if _, err := r.ports.Resume(ctx, r.serial, "en", ""); err != nil {
+		t.Fatal(err)
+	}
+	if rec, _ := r.ports.Central.Card(ctx, r.serial); rec.State != api.StateIssued {
+		t.Fatalf("after lifting: %s", rec.State)
+	}
+	r.run.Close()
+	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if _, err := r.ports.Resume(cctx, r.serial, "en", ""); !errors.Is(err, ErrCentralDown) {
+		t.Fatalf("lifting offline: %v", err)
+	}
+	// Suspending offline still works and waits in the queue.
+	if _, err := r.ports.Suspend(ctx, SuspendInput{Serial: r.serial, Reason: "stolen", Lang: "ja"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := r.ports.Queue.Count(ctx); c[queue.Pending] != 1 {
+		t.Fatalf("queue %v", c)
+	}
+}
