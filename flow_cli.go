@@ -244,22 +244,9 @@ func cmdSuspend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if err != nil {
 		return err
 	}
-	state, deadReason := string(queue.Pending), ""
-	if herr == nil {
-		w := queue.NewWorker(e.queue, queue.Options{Kinds: queue.CentralKinds(client)})
-		if _, err := w.Drain(ctx); err == nil {
-			e.store.DB.QueryRowContext(ctx, `SELECT state, dead_reason FROM outbox WHERE id = ?`, res.JobID).Scan(&state, &deadReason)
-		}
-	}
-	switch queue.State(state) {
-	case queue.Done:
-		fmt.Fprintln(stdout, e.msgs.T(ui, i18n.Key("cli.suspend.sent"), map[string]any{"Receipt": res.Receipt.Number}))
-	case queue.Dead:
-		// The central system refused it (e.g. the card is not in use):
-		// a supervisor sees it in the dead letters.
-		return fmt.Errorf("%s (%s)", e.msgs.T(ui, i18n.Key("cli.suspend.refused"), map[string]any{"Receipt": res.Receipt.Number}), deadReason)
-	default:
-		fmt.Fprintln(stdout, e.msgs.T(ui, i18n.Key("cli.suspend.queued"), map[string]any{"Receipt": res.Receipt.Number}))
+	if err := sendQueuedNow(ctx, e, client, herr == nil, res.JobID, res.Receipt.Number, stdout,
+		i18n.Key("cli.suspend.sent"), i18n.Key("cli.suspend.queued"), i18n.Key("cli.suspend.refused")); err != nil {
+		return err
 	}
 	if out, err := rs.Print(ctx, res.Receipt.Number, ""); err == nil {
 		fmt.Fprintln(stdout, e.msgs.T(ui, out.Message, nil))
@@ -308,5 +295,79 @@ func cmdResume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	fmt.Fprintln(stdout, e.msgs.T(ui, i18n.Key("cli.resume.done"), map[string]any{"Receipt": r.Number}))
+	return nil
+}
+
+// sendQueuedNow delivers the queue at once when the central system
+// answers, then says whether the procedure's job was sent, still waits,
+// or was refused (a dead letter for the supervisor).
+func sendQueuedNow(ctx context.Context, e *env, client *jlis.Client, online bool, jobID int64, receiptNo string, stdout io.Writer, sent, queued, refused i18n.Key) error {
+	ui := e.msgs.Match(e.cfg.Language)
+	state, deadReason := string(queue.Pending), ""
+	if online {
+		w := queue.NewWorker(e.queue, queue.Options{Kinds: queue.CentralKinds(client)})
+		if _, err := w.Drain(ctx); err == nil {
+			e.store.DB.QueryRowContext(ctx, `SELECT state, dead_reason FROM outbox WHERE id = ?`, jobID).Scan(&state, &deadReason)
+		}
+	}
+	data := map[string]any{"Receipt": receiptNo}
+	switch queue.State(state) {
+	case queue.Done:
+		fmt.Fprintln(stdout, e.msgs.T(ui, sent, data))
+	case queue.Dead:
+		return fmt.Errorf("%s (%s)", e.msgs.T(ui, refused, data), deadReason)
+	default:
+		fmt.Fprintln(stdout, e.msgs.T(ui, queued, data))
+	}
+	return nil
+}
+
+// cmdReturn: madoguchi return --serial S — a card handed back (返納):
+// recorded and queued; its certificates are revoked when the central
+// system takes it.
+func cmdReturn(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("return", stderr)
+	var c common
+	c.register(fs)
+	serial := fs.String("serial", "", "the card's serial")
+	lang := fs.String("lang", "", "the citizen's language for the receipt")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *serial == "" {
+		return fmt.Errorf("%w: return needs --serial", errUsage)
+	}
+	e, err := setup(ctx, c, nil)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if *lang == "" {
+		*lang = e.cfg.Language
+	}
+	client, stopCentral, err := connectCentral(ctx, e.cfg.Central, e.dataDir, e.log)
+	if err != nil {
+		return err
+	}
+	defer stopCentral()
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	_, herr := client.Health(hctx)
+	cancel()
+	rs, err := receiptService(e, c.config)
+	if err != nil {
+		return err
+	}
+	ports := flow.Ports{Central: client, Store: e.store, Queue: e.queue, Receipts: rs, Terminal: e.cfg.Terminal, Log: e.log}
+	res, err := ports.Return(ctx, flow.ReturnInput{Serial: *serial, Lang: *lang})
+	if err != nil {
+		return err
+	}
+	if err := sendQueuedNow(ctx, e, client, herr == nil, res.JobID, res.Receipt.Number, stdout,
+		i18n.Key("cli.return.sent"), i18n.Key("cli.return.queued"), i18n.Key("cli.return.refused")); err != nil {
+		return err
+	}
+	if out, err := rs.Print(ctx, res.Receipt.Number, ""); err == nil {
+		fmt.Fprintln(stdout, e.msgs.T(e.msgs.Match(e.cfg.Language), out.Message, nil))
+	}
 	return nil
 }

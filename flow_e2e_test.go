@@ -119,4 +119,11 @@ func TestSuspendResumeCLI(t *testing.T) {
 	if out, err := run("resume", "--serial", "DEMO000000000001"); err == nil || !strings.Contains(out, "not suspended") {
 		t.Fatalf("second resume: %v\n%s", err, out)
 	}
+	if out, err := run("return", "--serial", "DEMO000000000001"); err != nil || !strings.Contains(out, "certificates are revoked") {
+		t.Fatalf("return: %v\n%s", err, out)
+	}
+	// A returned card cannot be suspended: refused, a dead letter.
+	if out, err := run("suspend", "--serial", "DEMO000000000001"); err == nil || !strings.Contains(out, "refused") {
+		t.Fatalf("suspending a returned card: %v\n%s", err, out)
+	}
 }

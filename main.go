@@ -68,6 +68,9 @@ Usage:
         when the central system answers
   madoguchi resume --serial S
         lift a suspension (needs the central system)
+  madoguchi return --serial S
+        a card handed back: recorded, queued; its certificates are revoked
+        when the central system takes it
   madoguchi queue status|list|retry ID|discard ID --reason R|drain|rotate-key [--json]
         the jobs waiting for the central system: counts, the list (--state
         dead for the dead letters), a supervisor's retry or discard (recorded
@@ -134,6 +137,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdSuspend(ctx, args, stdout, stderr)
 	case "resume":
 		err = cmdResume(ctx, args, stdout, stderr)
+	case "return":
+		err = cmdReturn(ctx, args, stdout, stderr)
 	case "receipt":
 		err = cmdReceipt(ctx, args, stdout, stderr)
 	case "version":

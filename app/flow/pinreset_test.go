@@ -264,3 +264,26 @@ func TestSuspendQueuesAndResumeNeedsCentral(t *testing.T) {
 		t.Fatalf("queue %v", c)
 	}
 }
+
+// TestReturnRevokesAtTheCentralSystem: a returned card's transition is
+// queued; once delivered, the card is returned and its certificates
+// revoked there.
+func TestReturnRevokesAtTheCentralSystem(t *testing.T) {
+	ctx := context.Background()
+	r := newRig(t)
+	if _, err := r.ports.Return(ctx, ReturnInput{Serial: r.serial, Lang: "ja"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := queue.NewWorker(r.ports.Queue, queue.Options{Kinds: queue.CentralKinds(r.ports.Central)}).Drain(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec, err := r.ports.Central.Card(ctx, r.serial)
+	if err != nil || rec.State != api.StateReturned {
+		t.Fatalf("central state %s %v", rec.State, err)
+	}
+	var kind, receiptNo string
+	r.ports.Store.DB.QueryRow(`SELECT kind, receipt FROM procedures`).Scan(&kind, &receiptNo)
+	if kind != "return" || receiptNo == "" {
+		t.Fatalf("record %q %q", kind, receiptNo)
+	}
+}
