@@ -83,6 +83,13 @@ func (c *Conn) Transmit(ctx context.Context, command []byte) ([]byte, error) {
 	if err != nil {
 		return nil, mapErr(op+" to "+c.reader, err, card.ErrCardRemoved)
 	}
+	if len(resp) == 0 {
+		// Every response APDU ends in SW1 SW2; nothing at all means the
+		// card did not answer. Seen with pcscd when the card leaves during
+		// the exchange, before the removal is reported: treat it as gone,
+		// so the caller starts a new session instead of reading garbage.
+		return nil, fmt.Errorf("pcsc: %s: no response from the card: %w", op, card.ErrCardRemoved)
+	}
 	if len(resp) < 2 {
 		return nil, fmt.Errorf("pcsc: %s: %w: %d-byte response", op, card.ErrMalformed, len(resp))
 	}
