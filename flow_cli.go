@@ -34,20 +34,12 @@ func cmdPINReset(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if *kind == "" {
 		return fmt.Errorf("%w: pin-reset needs --pin", errUsage)
 	}
-	e, err := setup(ctx, c, nil)
+	pr, err := startProcedure(ctx, c, lang)
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	if *lang == "" {
-		*lang = e.cfg.Language
-	}
-	ui := e.msgs.Match(e.cfg.Language)
-	client, stopCentral, err := connectCentral(ctx, e.cfg.Central, e.dataDir, e.log)
-	if err != nil {
-		return err
-	}
-	defer stopCentral()
+	defer pr.close()
+	e, ui, client := pr.e, pr.ui, pr.ports.Central
 	s, err := openProcedureCard(ctx, e, *reader, client, stderr)
 	if err != nil {
 		return err
@@ -70,21 +62,13 @@ func cmdPINReset(ctx context.Context, args []string, stdout, stderr io.Writer) e
 			fmt.Fprintln(stderr, e.msgs.T(ui, w.Key, nil))
 		}
 	}
-	rs, err := receiptService(e, c.config)
-	if err != nil {
-		newPIN.Wipe()
-		return err
-	}
-	ports := flow.Ports{Central: client, Store: e.store, Queue: e.queue, Receipts: rs, Terminal: e.cfg.Terminal, Log: e.log}
+	ports := pr.ports
 	res, err := ports.PINReset(ctx, s.card, flow.PINResetInput{PIN: spec.Kind, NewPIN: newPIN, Lang: *lang, Holder: *holder})
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, e.msgs.T(ui, i18n.Key("cli.pin.reset_done"), map[string]any{"PIN": label, "Receipt": res.Receipt.Number}))
-	out, err := rs.Print(ctx, res.Receipt.Number, "")
-	if err == nil {
-		fmt.Fprintln(stdout, e.msgs.T(ui, out.Message, nil))
-	}
+	pr.print(ctx, res.Receipt.Number, stdout)
 	return nil
 }
 
@@ -150,20 +134,12 @@ func cmdPUKUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) 
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	e, err := setup(ctx, c, nil)
+	pr, err := startProcedure(ctx, c, lang)
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	if *lang == "" {
-		*lang = e.cfg.Language
-	}
-	ui := e.msgs.Match(e.cfg.Language)
-	client, stopCentral, err := connectCentral(ctx, e.cfg.Central, e.dataDir, e.log)
-	if err != nil {
-		return err
-	}
-	defer stopCentral()
+	defer pr.close()
+	e, ui, client := pr.e, pr.ui, pr.ports.Central
 	s, err := openProcedureCard(ctx, e, *reader, client, stderr)
 	if err != nil {
 		return err
@@ -181,11 +157,7 @@ func cmdPUKUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		puk.Wipe()
 		return err
 	}
-	rs, err := receiptService(e, c.config)
-	if err != nil {
-		return err
-	}
-	ports := flow.Ports{Central: client, Store: e.store, Queue: e.queue, Receipts: rs, Terminal: e.cfg.Terminal, Log: e.log}
+	ports := pr.ports
 	res, err := ports.PUKUnlock(ctx, s.card, flow.PUKUnlockInput{PUK: puk, NewPIN: newPIN, Lang: *lang})
 	var we *card.WrongPINError
 	if errors.As(err, &we) {
@@ -196,9 +168,7 @@ func cmdPUKUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) 
 		return err
 	}
 	fmt.Fprintln(stdout, e.msgs.T(ui, i18n.Key("cli.pin.unlocked"), map[string]any{"Receipt": res.Receipt.Number}))
-	if out, err := rs.Print(ctx, res.Receipt.Number, ""); err == nil {
-		fmt.Fprintln(stdout, e.msgs.T(ui, out.Message, nil))
-	}
+	pr.print(ctx, res.Receipt.Number, stdout)
 	return nil
 }
 
@@ -218,39 +188,22 @@ func cmdSuspend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if *serial == "" {
 		return fmt.Errorf("%w: suspend needs --serial", errUsage)
 	}
-	e, err := setup(ctx, c, nil)
+	pr, err := startProcedure(ctx, c, lang)
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	if *lang == "" {
-		*lang = e.cfg.Language
-	}
-	ui := e.msgs.Match(e.cfg.Language)
-	client, stopCentral, err := connectCentral(ctx, e.cfg.Central, e.dataDir, e.log)
+	defer pr.close()
+	online := pr.online(ctx)
+	ports := pr.ports
+	res, err := ports.Suspend(ctx, flow.SuspendInput{Serial: *serial, Reason: *reason, Lang: *lang}, online)
 	if err != nil {
 		return err
 	}
-	defer stopCentral()
-	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	_, herr := client.Health(hctx)
-	cancel()
-	rs, err := receiptService(e, c.config)
-	if err != nil {
-		return err
-	}
-	ports := flow.Ports{Central: client, Store: e.store, Queue: e.queue, Receipts: rs, Terminal: e.cfg.Terminal, Log: e.log}
-	res, err := ports.Suspend(ctx, flow.SuspendInput{Serial: *serial, Reason: *reason, Lang: *lang}, herr == nil)
-	if err != nil {
-		return err
-	}
-	if err := sendQueuedNow(ctx, e, client, herr == nil, res.JobID, res.Receipt.Number, stdout,
+	if err := pr.sendQueuedNow(ctx, online, res.JobID, res.Receipt.Number, stdout,
 		i18n.Key("cli.suspend.sent"), i18n.Key("cli.suspend.queued"), i18n.Key("cli.suspend.refused")); err != nil {
 		return err
 	}
-	if out, err := rs.Print(ctx, res.Receipt.Number, ""); err == nil {
-		fmt.Fprintln(stdout, e.msgs.T(ui, out.Message, nil))
-	}
+	pr.print(ctx, res.Receipt.Number, stdout)
 	return nil
 }
 
@@ -268,25 +221,13 @@ func cmdResume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *serial == "" {
 		return fmt.Errorf("%w: resume needs --serial", errUsage)
 	}
-	e, err := setup(ctx, c, nil)
+	pr, err := startProcedure(ctx, c, lang)
 	if err != nil {
 		return err
 	}
-	defer e.Close()
-	if *lang == "" {
-		*lang = e.cfg.Language
-	}
-	ui := e.msgs.Match(e.cfg.Language)
-	client, stopCentral, err := connectCentral(ctx, e.cfg.Central, e.dataDir, e.log)
-	if err != nil {
-		return err
-	}
-	defer stopCentral()
-	rs, err := receiptService(e, c.config)
-	if err != nil {
-		return err
-	}
-	ports := flow.Ports{Central: client, Store: e.store, Queue: e.queue, Receipts: rs, Terminal: e.cfg.Terminal, Log: e.log}
+	defer pr.close()
+	e, ui := pr.e, pr.ui
+	ports := pr.ports
 	r, err := ports.Resume(ctx, *serial, *lang, "")
 	if errors.Is(err, flow.ErrCentralDown) {
 		return errors.New(e.msgs.T(ui, i18n.Key("procedure.needs_online"), nil))
@@ -301,11 +242,11 @@ func cmdResume(ctx context.Context, args []string, stdout, stderr io.Writer) err
 // sendQueuedNow delivers the queue at once when the central system
 // answers, then says whether the procedure's job was sent, still waits,
 // or was refused (a dead letter for the supervisor).
-func sendQueuedNow(ctx context.Context, e *env, client *jlis.Client, online bool, jobID int64, receiptNo string, stdout io.Writer, sent, queued, refused i18n.Key) error {
-	ui := e.msgs.Match(e.cfg.Language)
+func (p *procedure) sendQueuedNow(ctx context.Context, online bool, jobID int64, receiptNo string, stdout io.Writer, sent, queued, refused i18n.Key) error {
+	e, ui := p.e, p.ui
 	state, deadReason := string(queue.Pending), ""
 	if online {
-		w := queue.NewWorker(e.queue, queue.Options{Kinds: queue.CentralKinds(client)})
+		w := queue.NewWorker(e.queue, queue.Options{Kinds: queue.CentralKinds(p.ports.Central)})
 		if _, err := w.Drain(ctx); err == nil {
 			e.store.DB.QueryRowContext(ctx, `SELECT state, dead_reason FROM outbox WHERE id = ?`, jobID).Scan(&state, &deadReason)
 		}
@@ -337,37 +278,74 @@ func cmdReturn(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if *serial == "" {
 		return fmt.Errorf("%w: return needs --serial", errUsage)
 	}
-	e, err := setup(ctx, c, nil)
+	pr, err := startProcedure(ctx, c, lang)
 	if err != nil {
 		return err
 	}
-	defer e.Close()
+	defer pr.close()
+	online := pr.online(ctx)
+	ports := pr.ports
+	res, err := ports.Return(ctx, flow.ReturnInput{Serial: *serial, Lang: *lang})
+	if err != nil {
+		return err
+	}
+	if err := pr.sendQueuedNow(ctx, online, res.JobID, res.Receipt.Number, stdout,
+		i18n.Key("cli.return.sent"), i18n.Key("cli.return.queued"), i18n.Key("cli.return.refused")); err != nil {
+		return err
+	}
+	pr.print(ctx, res.Receipt.Number, stdout)
+	return nil
+}
+
+// procedure is what every procedure verb starts with: the environment,
+// the central connection (the built-in simulator in the demo) and the
+// flow's ports; close ends them.
+type procedure struct {
+	e     *env
+	ui    string // the clerk's language
+	ports flow.Ports
+	close func()
+}
+
+// startProcedure sets up a procedure verb; an empty *lang becomes the
+// configured language.
+func startProcedure(ctx context.Context, c common, lang *string) (*procedure, error) {
+	e, err := setup(ctx, c, nil)
+	if err != nil {
+		return nil, err
+	}
 	if *lang == "" {
 		*lang = e.cfg.Language
 	}
 	client, stopCentral, err := connectCentral(ctx, e.cfg.Central, e.dataDir, e.log)
 	if err != nil {
-		return err
+		e.Close()
+		return nil, err
 	}
-	defer stopCentral()
-	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	_, herr := client.Health(hctx)
-	cancel()
 	rs, err := receiptService(e, c.config)
 	if err != nil {
-		return err
+		stopCentral()
+		e.Close()
+		return nil, err
 	}
-	ports := flow.Ports{Central: client, Store: e.store, Queue: e.queue, Receipts: rs, Terminal: e.cfg.Terminal, Log: e.log}
-	res, err := ports.Return(ctx, flow.ReturnInput{Serial: *serial, Lang: *lang})
-	if err != nil {
-		return err
+	return &procedure{
+		e: e, ui: e.msgs.Match(e.cfg.Language),
+		ports: flow.Ports{Central: client, Store: e.store, Queue: e.queue, Receipts: rs, Terminal: e.cfg.Terminal, Log: e.log},
+		close: func() { stopCentral(); e.Close() },
+	}, nil
+}
+
+// online asks the central system whether it answers now.
+func (p *procedure) online(ctx context.Context) bool {
+	hctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err := p.ports.Central.Health(hctx)
+	return err == nil
+}
+
+// print sends a receipt to the printer and says what happened.
+func (p *procedure) print(ctx context.Context, number string, stdout io.Writer) {
+	if out, err := p.ports.Receipts.Print(ctx, number, ""); err == nil {
+		fmt.Fprintln(stdout, p.e.msgs.T(p.ui, out.Message, nil))
 	}
-	if err := sendQueuedNow(ctx, e, client, herr == nil, res.JobID, res.Receipt.Number, stdout,
-		i18n.Key("cli.return.sent"), i18n.Key("cli.return.queued"), i18n.Key("cli.return.refused")); err != nil {
-		return err
-	}
-	if out, err := rs.Print(ctx, res.Receipt.Number, ""); err == nil {
-		fmt.Fprintln(stdout, e.msgs.T(e.msgs.Match(e.cfg.Language), out.Message, nil))
-	}
-	return nil
 }
