@@ -57,14 +57,30 @@ func Load(fsys fs.FS, fallback string) (*Bundle, error) {
 		if err != nil {
 			return nil, fmt.Errorf("locale %s: %w", f, err)
 		}
+		// A language may be split over several files ("ja.toml",
+		// "counter.ja.toml"): go-i18n takes the tag from the last
+		// dotted part of the name, and the messages are merged.
 		tag := mf.Tag.String()
-		m := map[string]*goi18n.Message{}
+		m, seen := b.messages[tag]
+		if !seen {
+			m = map[string]*goi18n.Message{}
+			b.messages[tag] = m
+		}
 		for _, msg := range mf.Messages {
+			if _, dup := m[msg.ID]; dup {
+				return nil, fmt.Errorf("locale %s: key %q defined twice for %s", f, msg.ID, tag)
+			}
 			m[msg.ID] = msg
 		}
-		b.messages[tag] = m
+	}
+	for _, f := range files {
+		tag := strings.TrimSuffix(path.Base(f), ".toml")
+		if i := strings.LastIndexByte(tag, '.'); i >= 0 {
+			continue // a part file; the language is listed by its main file
+		}
+		tag = language.Make(tag).String()
 		native := tag
-		if n, ok := m["language.native"]; ok {
+		if n, ok := b.messages[tag]["language.native"]; ok {
 			native = n.Other
 		}
 		b.langs = append(b.langs, Language{Tag: tag, Native: native})

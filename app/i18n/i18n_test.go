@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"testing/fstest"
 	"time"
 
 	"github.com/nicksnyder/go-i18n/v2/i18n"
@@ -226,5 +227,33 @@ func TestPluralAndCatalog(t *testing.T) {
 	}
 	if got := b.T("en", "no.such.key", nil); got != "no.such.key" {
 		t.Errorf("missing key = %q", got)
+	}
+}
+
+// TestPartFiles: a language split over several files is merged; a key
+// defined twice is an error.
+func TestPartFiles(t *testing.T) {
+	fsys := fstest.MapFS{
+		"ja.toml":         {Data: []byte("[\"language.native\"]\nother = \"日本語\"\n[a]\nother = \"あ\"\n")},
+		"counter.ja.toml": {Data: []byte("[b]\nother = \"い\"\n")},
+		"en.toml":         {Data: []byte("[\"language.native\"]\nother = \"English\"\n[a]\nother = \"a\"\n")},
+		"counter.en.toml": {Data: []byte("[b]\nother = \"b\"\n")},
+	}
+	b, err := Load(fsys, "ja")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.T("ja", Key("b"), nil); got != "い" {
+		t.Errorf("part file message: %q", got)
+	}
+	if got := b.T("en", Key("a"), nil); got != "a" {
+		t.Errorf("main file message: %q", got)
+	}
+	if n := len(b.Languages()); n != 2 {
+		t.Errorf("languages: %d, want 2", n)
+	}
+	fsys["more.ja.toml"] = &fstest.MapFile{Data: []byte("[a]\nother = \"x\"\n")}
+	if _, err := Load(fsys, "ja"); err == nil {
+		t.Error("a key defined twice was accepted")
 	}
 }
