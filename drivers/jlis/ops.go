@@ -100,6 +100,25 @@ func (c *Client) IssueCertificate(ctx context.Context, key IdempotencyKey, seria
 	return out, err
 }
 
+// ChangeDetails records a change of the holder's details at the central
+// system (券面記載事項変更, POST /v1/cards/{serial}/details): the record's
+// basic four items are updated, the card's signature certificates are
+// revoked (reason affiliationChanged; a new one is issued with
+// IssueCertificate), and the answer holds the new input-assist EFs,
+// signed by the card issuer, for the terminal to write under OpWriteText
+// authorisations. d.MyNumberDigest is DF31 of the card's current
+// integrity record: the individual number itself is never sent. A card
+// that is not issued is ErrConflict (card-state).
+func (c *Client) ChangeDetails(ctx context.Context, key IdempotencyKey, serial string, d api.DetailsChange) (api.TextData, error) {
+	var out api.TextData
+	p, err := fillPath(api.PathCardDetails, "serial", serial)
+	if err != nil {
+		return out, fmt.Errorf("jlis: change details: %w", err)
+	}
+	err = c.do(ctx, call{op: "change details", method: http.MethodPost, template: api.PathCardDetails, path: p, key: key, body: d, out: &out})
+	return out, err
+}
+
 // CertificateStatus reads a certificate's state (GET
 // /v1/certificates/{cert}); certSerial is the serial in hex.
 func (c *Client) CertificateStatus(ctx context.Context, certSerial string) (api.CertStatus, error) {

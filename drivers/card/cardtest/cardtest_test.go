@@ -9,13 +9,15 @@ import (
 	"testing"
 
 	"github.com/ebfe/scard"
+
+	"madoguchi/drivers/card/pcscd"
 )
 
 func TestStartPCSCD(t *testing.T) {
 	e := StartPCSCD(t)
 
-	if got := os.Getenv(socketEnv); got != e.Socket {
-		t.Errorf("%s = %q, want %q", socketEnv, got, e.Socket)
+	if got := os.Getenv("PCSCLITE_CSOCK_NAME"); got != e.Socket {
+		t.Errorf("PCSCLITE_CSOCK_NAME = %q, want %q", got, e.Socket)
 	}
 	if e.Socket == "/run/pcscd/pcscd.comm" {
 		t.Error("the private pcscd uses the system socket")
@@ -32,10 +34,8 @@ func TestStartPCSCD(t *testing.T) {
 
 	// The daemon's pid file stays out of the system's /run/pcscd unless
 	// no mount namespace could be had.
-	if !strings.Contains(e.out.String(), "no mount namespace") && !strings.Contains(e.out.String(), sharedRunMsg) {
-		e.mu.Lock()
-		pid := strconv.Itoa(e.cmd.Process.Pid)
-		e.mu.Unlock()
+	if !strings.Contains(e.Output(), "no mount namespace") && !strings.Contains(e.Output(), "no private /run/pcscd") {
+		pid := strconv.Itoa(e.Pid())
 		if b, err := os.ReadFile("/run/pcscd/pcscd.pid"); err == nil && strings.TrimRight(string(b), "\n\x00") == pid {
 			t.Errorf("private pcscd %s wrote the system's /run/pcscd/pcscd.pid", pid)
 		}
@@ -77,17 +77,10 @@ func TestSequential(t *testing.T) {
 	for _, name := range []string{"first", "second"} {
 		t.Run(name, func(t *testing.T) {
 			e := StartPCSCD(t)
-			got, err := listVPCD()
+			got, err := pcscd.ListVPCD()
 			if err != nil || got != e.ReaderName {
 				t.Fatalf("listVPCD = %q, %v; want %q", got, err, e.ReaderName)
 			}
 		})
-	}
-}
-
-func TestWithoutListenVars(t *testing.T) {
-	got := withoutListenVars([]string{"A=1", "LISTEN_FDS=2", "LISTEN_PID=9", "MADOGUCHI_PRIVATE_RUN=1", "B=2"})
-	if strings.Join(got, " ") != "A=1 B=2" {
-		t.Errorf("got %q", got)
 	}
 }

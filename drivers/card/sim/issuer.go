@@ -157,13 +157,24 @@ func (iss *Issuer) signData(msg []byte) ([]byte, error) {
 // of EF 0002's outer value from DF22 on, DF33 signature over the DF31 and
 // DF32 objects }, padded with FF to 336 bytes.
 func (iss *Issuer) IntegrityRecord(myNumberEF, basicFourEF []byte) ([]byte, error) {
+	h1 := sha256.Sum256(myNumberEF)
+	return iss.IntegrityRecordFromDigest(h1[:], basicFourEF)
+}
+
+// IntegrityRecordFromDigest is IntegrityRecord given DF31, the SHA-256 of
+// the individual-number EF, instead of the EF: what the central system
+// does on a change of details, where the terminal carries DF31 over from
+// the card's current record and never sends the individual number.
+func (iss *Issuer) IntegrityRecordFromDigest(myNumberDigest []byte, basicFourEF []byte) ([]byte, error) {
+	if len(myNumberDigest) != sha256.Size {
+		return nil, fmt.Errorf("integrity record: the individual-number digest is %d bytes, want %d", len(myNumberDigest), sha256.Size)
+	}
 	tail, err := BasicFourSignedPart(basicFourEF)
 	if err != nil {
 		return nil, err
 	}
-	h1 := sha256.Sum256(myNumberEF)
 	h2 := sha256.Sum256(tail)
-	signed := append(tlv.Encode(0xDF31, h1[:]), tlv.Encode(0xDF32, h2[:])...)
+	signed := append(tlv.Encode(0xDF31, myNumberDigest), tlv.Encode(0xDF32, h2[:])...)
 	sig, err := iss.signData(signed)
 	if err != nil {
 		return nil, err

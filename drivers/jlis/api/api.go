@@ -24,6 +24,7 @@ const (
 	PathCardTransition  = "/v1/cards/{serial}/transitions"     // POST: change state
 	PathCardCerts       = "/v1/cards/{serial}/certificates"    // POST: issue
 	PathCardAuthorise   = "/v1/cards/{serial}/authorisations"  // POST: challenge in, cryptogram out
+	PathCardDetails     = "/v1/cards/{serial}/details"         // POST: change of details (券面記載事項変更)
 	PathCertificate     = "/v1/certificates/{cert}"            // GET: status
 	PathCertRevocation  = "/v1/certificates/{cert}/revocation" // POST: revoke
 	PathCertSuspension  = "/v1/certificates/{cert}/suspension" // POST: suspend; DELETE: lift
@@ -124,6 +125,40 @@ type Transition struct {
 	From     CardState `json:"from,omitempty"`
 	At       time.Time `json:"at,omitzero"`
 	Terminal string    `json:"terminal,omitempty"`
+}
+
+// ReasonDetailsChanged is the history reason of a change of details
+// (券面記載事項変更): an entry from issued to issued.
+const ReasonDetailsChanged = "detailsChanged"
+
+// DetailsChange asks the central system to change a card's details
+// (券面記載事項変更, domain.md §2; POST /v1/cards/{serial}/details): the
+// new basic four items, and the digest that binds the input-assist data to
+// the card's individual number.
+type DetailsChange struct {
+	Holder Holder `json:"holder"`
+	// MyNumberDigest is DF31 of the card's current integrity record (EF
+	// 0003): the SHA-256 of the individual-number EF. The terminal never
+	// sends the individual number; the new record carries this digest on.
+	MyNumberDigest []byte `json:"myNumberDigest"`
+}
+
+// TextData is the answer to a change of details: the input-assist EFs to
+// write to the card (each under an OpWriteText authorisation for its EF
+// and the SHA-256 of the bytes) and the updated record.
+type TextData struct {
+	// BasicFour is the new EF content of the basic four items (EF 0002
+	// on the current card).
+	BasicFour []byte `json:"basicFour"`
+	// Integrity is the new integrity record (EF 0003 on the current card),
+	// signed by the card issuer's data key over MyNumberDigest and
+	// BasicFour.
+	Integrity []byte `json:"integrity"`
+	// Card is the record after the change.
+	Card Card `json:"card"`
+	// RevokedSign lists the serials of the signature certificates revoked
+	// (reason affiliationChanged): they carry the old details.
+	RevokedSign []string `json:"revokedSign,omitempty"`
 }
 
 // CertRequest asks for a certificate for a public key generated on the

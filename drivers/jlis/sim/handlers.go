@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"madoguchi/drivers/card"
+	cardsim "madoguchi/drivers/card/sim"
 	"madoguchi/drivers/jlis/api"
 	"madoguchi/drivers/jlis/jpki"
 )
@@ -76,12 +77,16 @@ func (s *server) getCertificate(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, 200, st)
 }
 
+// holderOK is the check a holder's basic four items pass on registration
+// and on a change of details.
+func holderOK(h api.Holder) bool { return h.Name != "" && len(h.BirthDate) == 8 }
+
 func (s *server) registerCard(ctx context.Context, tx querier, r *http.Request, body []byte) (int, any, error) {
 	var nc api.NewCard
 	if err := decode(body, &nc); err != nil {
 		return 0, nil, err
 	}
-	if !serialRE.MatchString(nc.Serial) || (nc.Profile != "current" && nc.Profile != "next") || nc.Holder.Name == "" || len(nc.Holder.BirthDate) != 8 {
+	if !serialRE.MatchString(nc.Serial) || (nc.Profile != "current" && nc.Profile != "next") || !holderOK(nc.Holder) {
 		return 0, nil, refuse(400, api.CodeBadRequest, "serial, profile, holder name and birth date are required")
 	}
 	if nc.CardExpiry == "" {
@@ -151,6 +156,79 @@ func (s *server) transition(ctx context.Context, tx querier, r *http.Request, bo
 	}
 	c, err = loadCard(ctx, tx, c.Serial)
 	return 200, c, err
+}
+
+// changeDetails is the change of details (券面記載事項変更, domain.md §2)
+// of an issued card: the record's holder is updated (a history entry from
+// issued to issued, reason detailsChanged), the card's signature
+// certificates that are not revoked yet are revoked with reason
+// affiliationChanged (they carry the old details), and the answer holds
+// the new basic-four EF and its integrity record, signed by the card
+// issuer over the terminal's DF31 (the individual number's digest, which
+// does not change) and the new EF.
+func (s *server) changeDetails(ctx context.Context, tx querier, r *http.Request, body []byte) (int, any, error) {
+	var d api.DetailsChange
+	if err := decode(body, &d); err != nil {
+		return 0, nil, err
+	}
+	if !holderOK(d.Holder) {
+		return 0, nil, refuse(400, api.CodeBadRequest, "holder name and birth date are required")
+	}
+	if len(d.MyNumberDigest) != sha256.Size {
+		return 0, nil, refuse(400, api.CodeBadRequest, "myNumberDigest is the 32-byte DF31 of the card's integrity record")
+	}
+	c, err := s.cardForUpdate(ctx, tx, r.PathValue("serial"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if c.State != api.StateIssued {
+		return 0, nil, refuse(409, api.CodeCardState, "details change only on an issued card, this one is %s", c.State)
+	}
+	h := d.Holder
+	// EF 0002 holds the basic four items only: no individual number.
+	ef, err := cardsim.BasicFourEF(cardsim.Holder{Name: h.Name, Address: h.Address, BirthDate: h.BirthDate, Sex: h.Sex})
+	if err != nil {
+		return 0, nil, err
+	}
+	integrity, err := s.cardIssuer.IntegrityRecordFromDigest(d.MyNumberDigest, ef)
+	if err != nil {
+		return 0, nil, err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT serial FROM certificates WHERE card_serial = ? AND purpose = ? AND state != 'revoked' ORDER BY not_before`, c.Serial, api.CASign)
+	if err != nil {
+		return 0, nil, err
+	}
+	var revoked []string
+	for rows.Next() {
+		var serial string
+		if err := rows.Scan(&serial); err != nil {
+			rows.Close()
+			return 0, nil, err
+		}
+		revoked = append(revoked, serial)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return 0, nil, err
+	}
+	for _, serial := range revoked {
+		if _, err := s.setCertState(ctx, tx, serial, []api.CertState{api.CertGood, api.CertSuspended}, api.CertRevoked, "affiliationChanged"); err != nil {
+			return 0, nil, err
+		}
+	}
+	now := ts(s.now())
+	hj, _ := json.Marshal(h)
+	if _, err := tx.ExecContext(ctx, `UPDATE cards SET holder = ?, updated_at = ? WHERE serial = ?`, string(hj), now, c.Serial); err != nil {
+		return 0, nil, err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO transitions (card_serial, from_state, to_state, reason, terminal, at) VALUES (?, ?, ?, ?, ?, ?)`,
+		c.Serial, c.State, c.State, api.ReasonDetailsChanged, terminalName(ctx), now); err != nil {
+		return 0, nil, err
+	}
+	if c, err = loadCard(ctx, tx, c.Serial); err != nil {
+		return 0, nil, err
+	}
+	return 200, api.TextData{BasicFour: ef, Integrity: integrity, Card: c, RevokedSign: revoked}, nil
 }
 
 // checkProof verifies a proof of possession over api.PoPMessage.

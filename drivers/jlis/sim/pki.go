@@ -16,8 +16,11 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
+	"madoguchi/drivers/card"
+	cardsim "madoguchi/drivers/card/sim"
 	"madoguchi/drivers/jlis/api"
 	"madoguchi/drivers/jlis/jpki"
 )
@@ -29,6 +32,10 @@ const (
 	dbFile       = "jlis.db"
 	masterFile   = "pki/card-management.key"
 	allowFile    = "phone-allowlist.json"
+	// cardIssuerFile is the card issuer (drivers/card/sim.Issuer): the
+	// keys that sign the cards' input-assist data, as J-LIS makes the
+	// cards.
+	cardIssuerFile = "card-issuer.json"
 )
 
 // CAs are the issuing CAs, one per purpose, under one root.
@@ -52,6 +59,7 @@ type InitResult struct {
 	MasterKey     string           `json:"cardManagementKey"`
 	Database      string           `json:"database"`
 	PhoneAllow    string           `json:"phoneAllowList"`
+	CardIssuer    string           `json:"cardIssuer"`
 	DemoCards     []string         `json:"demoCards"`
 	AlreadyExists bool             `json:"alreadyExisted"`
 }
@@ -66,6 +74,7 @@ func paths(dir string) *InitResult {
 		MasterKey:  filepath.Join(dir, masterFile),
 		Database:   filepath.Join(dir, dbFile),
 		PhoneAllow: filepath.Join(dir, allowFile),
+		CardIssuer: filepath.Join(dir, cardIssuerFile),
 	}
 	for _, n := range caNames {
 		r.CAs[n] = Files{filepath.Join(dir, pkiDir, n+"-ca.pem"), filepath.Join(dir, pkiDir, n+"-ca.key")}
@@ -147,9 +156,11 @@ func caName(purpose string) pkix.Name {
 // Init creates a simulator directory: a root CA, the issuing CAs (auth,
 // signature, phone, terminal; RSA-2048 as JPKI), a TLS server certificate
 // for loopback, the card-management master key, a first terminal
-// certificate (terminal-01), the phone allow-list and the database with
-// demo card records. On a directory already initialised it changes
-// nothing and returns the existing paths.
+// certificate (terminal-01), the phone allow-list, the card issuer
+// (card-issuer.json: the keys that sign the cards' input-assist data) and
+// the database with demo card records. On a directory already initialised
+// it changes nothing and returns the existing paths, except that it makes
+// the card issuer if the directory has none yet.
 func Init(dir string) (*InitResult, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -158,6 +169,10 @@ func Init(dir string) (*InitResult, error) {
 	r := paths(dir)
 	if _, err := os.Stat(r.RootCA); err == nil {
 		r.AlreadyExists = true
+		// A directory from before the card issuer gets one now.
+		if _, err := cardsim.LoadOrCreateIssuer(r.CardIssuer); err != nil {
+			return nil, fmt.Errorf("card issuer: %w", err)
+		}
 		db, err := openDB(r.Database)
 		if err != nil {
 			return nil, err
@@ -233,6 +248,9 @@ func Init(dir string) (*InitResult, error) {
 	if err := os.WriteFile(r.PhoneAllow, []byte(defaultAllowList), 0o644); err != nil {
 		return nil, err
 	}
+	if _, err := cardsim.LoadOrCreateIssuer(r.CardIssuer); err != nil {
+		return nil, fmt.Errorf("card issuer: %w", err)
+	}
 	db, err := openDB(r.Database)
 	if err != nil {
 		return nil, err
@@ -272,4 +290,42 @@ func AddTerminal(dir, name string) (certPath, keyPath string, err error) {
 	}
 	certPath, keyPath = terminalPaths(dir, name)
 	return certPath, keyPath, writePair(Files{certPath, keyPath}, keyPair{Cert: c, Key: k})
+}
+
+// readMasterKey reads the card-management master key.
+func readMasterKey(path string) ([]byte, error) {
+	mk, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	master, err := hex.DecodeString(strings.TrimSpace(string(mk)))
+	if err != nil || len(master) < 32 {
+		return nil, fmt.Errorf("card-management key %s is malformed", path)
+	}
+	return master, nil
+}
+
+// CardIssuer loads the card issuer of a simulator directory (made by Init;
+// made now for a directory from before it): the CV root and data key that
+// sign the input-assist data of the cards this central system makes, and
+// the demo JPKI CAs that certify the keys of a card made already issued.
+// Its CV root is what a terminal trusts for those cards
+// (card.IssuerKey{ID: iss.CVRootID, Key: iss.CVRootPublicKey()}).
+func CardIssuer(dir string) (*cardsim.Issuer, error) {
+	iss, err := cardsim.LoadOrCreateIssuer(paths(dir).CardIssuer)
+	if err != nil {
+		return nil, fmt.Errorf("card issuer: %w", err)
+	}
+	return iss, nil
+}
+
+// CardKey is the card-management key of a card made for this central
+// system: card.DiversifyKey of the master key and the card's serial. The
+// card stores it; the master key itself never leaves this package.
+func CardKey(dir, serial string) ([]byte, error) {
+	master, err := readMasterKey(paths(dir).MasterKey)
+	if err != nil {
+		return nil, err
+	}
+	return card.DiversifyKey(master, serial), nil
 }

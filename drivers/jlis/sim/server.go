@@ -13,7 +13,6 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -28,6 +27,7 @@ import (
 	"time"
 
 	"madoguchi/app/store"
+	cardsim "madoguchi/drivers/card/sim"
 	"madoguchi/drivers/jlis/api"
 )
 
@@ -94,13 +94,15 @@ func (r *Running) RevokeTerminal(cert *x509.Certificate) error {
 }
 
 type server struct {
-	db        *store.Store
-	root      keyPair
-	cas       map[string]keyPair
-	master    []byte
-	allow     []allowEntry
-	log       *slog.Logger
-	publicURL string
+	db     *store.Store
+	root   keyPair
+	cas    map[string]keyPair
+	master []byte
+	// cardIssuer signs the cards' input-assist data (card-issuer.json).
+	cardIssuer *cardsim.Issuer
+	allow      []allowEntry
+	log        *slog.Logger
+	publicURL  string
 
 	mu     sync.Mutex
 	faults Faults
@@ -138,12 +140,13 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 			return nil, err
 		}
 	}
-	mk, err := os.ReadFile(p.MasterKey)
-	if err != nil {
+	if s.master, err = readMasterKey(p.MasterKey); err != nil {
 		return nil, err
 	}
-	if s.master, err = hex.DecodeString(strings.TrimSpace(string(mk))); err != nil || len(s.master) < 32 {
-		return nil, fmt.Errorf("card-management key %s is malformed", p.MasterKey)
+	// The card issuer signs new input-assist data (change of details); a
+	// directory from before it gets one now.
+	if s.cardIssuer, err = cardsim.LoadOrCreateIssuer(p.CardIssuer); err != nil {
+		return nil, fmt.Errorf("card issuer: %w", err)
 	}
 	if ab, err := os.ReadFile(p.PhoneAllow); err == nil {
 		if err := json.Unmarshal(ab, &s.allow); err != nil {
@@ -312,6 +315,7 @@ func (s *server) apiHandler() http.Handler {
 	m.Handle("POST "+api.PathCardTransition, s.mutating("transition", s.transition))
 	m.Handle("POST "+api.PathCardCerts, s.mutating("issue certificate", s.issueCertificate))
 	m.Handle("POST "+api.PathCardAuthorise, s.mutating("authorise", s.authorise))
+	m.Handle("POST "+api.PathCardDetails, s.mutating("change details", s.changeDetails))
 	m.Handle("POST "+api.PathCertRevocation, s.mutating("revoke", s.revokeCert))
 	m.Handle("POST "+api.PathCertSuspension, s.mutating("suspend", s.suspendCert))
 	m.Handle("DELETE "+api.PathCertSuspension, s.mutating("lift", s.liftCert))
