@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -74,7 +75,11 @@ func demoBinding(ctx context.Context, dataDir string, client *jlis.Client) (card
 			return cardsim.Bind{}, err
 		}
 	}
-	return cardsim.Bind{Serial: serial, MgmtKey: card.DiversifyKey(master, serial)}, nil
+	iss, err := sim.CardIssuer(ir.Dir)
+	if err != nil {
+		return cardsim.Bind{}, err
+	}
+	return cardsim.Bind{Serial: serial, MgmtKey: card.DiversifyKey(master, serial), Issuer: iss}, nil
 }
 
 // central runs the terminal's link to the central system in the
@@ -88,11 +93,13 @@ type central struct {
 
 	mu     sync.Mutex
 	worker *queue.Worker
+	client *jlis.Client
 	failed bool
+	ready  chan struct{} // closed once connected (or failed)
 }
 
 func startCentral(ctx context.Context, cfg config.Central, dataDir string, q *queue.Queue, log *slog.Logger) *central {
-	c := &central{demo: cfg.Demo(), q: q, log: log}
+	c := &central{demo: cfg.Demo(), q: q, log: log, ready: make(chan struct{})}
 	go func() {
 		client, stop, err := connectCentral(ctx, cfg, dataDir, log)
 		if err != nil {
@@ -100,6 +107,7 @@ func startCentral(ctx context.Context, cfg config.Central, dataDir string, q *qu
 			c.mu.Lock()
 			c.failed = true
 			c.mu.Unlock()
+			close(c.ready)
 			return
 		}
 		defer stop()
@@ -109,13 +117,32 @@ func startCentral(ctx context.Context, cfg config.Central, dataDir string, q *qu
 			Log:   log,
 		})
 		c.mu.Lock()
-		c.worker = w
+		c.worker, c.client = w, client
 		c.mu.Unlock()
+		close(c.ready)
 		if err := w.Run(ctx); err != nil {
 			log.Error("queue worker", "err", err)
 		}
 	}()
 	return c
+}
+
+// errNoCentral: the central connection could not be set up (see the log).
+var errNoCentral = errors.New("the central system is not configured correctly")
+
+// connected waits for the central connection and returns its client.
+func (c *central) connected(ctx context.Context) (*jlis.Client, error) {
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.client == nil {
+		return nil, errNoCentral
+	}
+	return c.client, nil
 }
 
 // status is the central system's Component for app.Status.

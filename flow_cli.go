@@ -27,7 +27,8 @@ func cmdPINReset(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	reader := fs.String("reader", "", `PC/SC reader, "auto", or "builtin" (default: the configured reader, else the built-in virtual card)`)
 	pinFD := fs.Int("pin-fd", -1, "read the new PIN and its confirmation (two lines) from this file descriptor instead of the terminal")
 	lang := fs.String("lang", "", "the citizen's language for the receipt (default: the configured language)")
-	holder := fs.String("holder", "", "the name on the card face, for the receipt")
+	holder := fs.String("holder", "", "the name on the card face, for the receipt (default: the central record's)")
+	v := registerVisit(fs)
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -63,9 +64,9 @@ func cmdPINReset(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		}
 	}
 	ports := pr.ports
-	res, err := ports.PINReset(ctx, s.card, flow.PINResetInput{PIN: spec.Kind, NewPIN: newPIN, Lang: *lang, Holder: *holder})
+	res, err := ports.PINReset(ctx, s.card, flow.PINResetInput{PIN: spec.Kind, NewPIN: newPIN, Lang: *lang, Holder: *holder, Visit: v.visit()})
 	if err != nil {
-		return err
+		return pr.procedureError(s.card, err)
 	}
 	fmt.Fprintln(stdout, e.msgs.T(ui, i18n.Key("cli.pin.reset_done"), map[string]any{"PIN": label, "Receipt": res.Receipt.Number}))
 	pr.print(ctx, res.Receipt.Number, stdout)

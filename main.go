@@ -56,6 +56,25 @@ Usage:
         serve the J-LIS-style API over mutual TLS, and CRL/OCSP over HTTP
   madoguchi jlis-sim terminal --name NAME [--data DIR]
         issue another terminal's client certificate
+  Counter procedures take the identity step as flags: --documents LIST
+  (see docs/IDENTITY.md), --face-matched, --proxy, --legal-representative.
+  madoguchi issue [--reader NAME] [--pin-fd N] [--same-pin] [--puk] [--old-serial S]
+        hand over a new card (交付): the citizen sets every PIN (and its
+        confirmation), keys are generated on the card, certificates issued
+        by the central system and written, the receipt printed
+  madoguchi renew-card --old-serial S [...as issue]
+        a new card replaces an old one, which is returned (its certificates
+        revoked through the queue)
+  madoguchi renew-cert [--reissue] [--auth-only] [--pin-fd N]
+        renew the e-certificates (from 3 months before expiry; --reissue
+        before that on the citizen's request); the PINs the citizen knows
+  madoguchi change-details [--name N] [--address A] [--no-sign] [--pin-fd N]
+        a new name or address: the card's text data rewritten under the
+        central system's signature, the signature certificate reissued
+  madoguchi selftest [--json] [--data DIR] [--reader NAME]
+        the terminal's acceptance test: every counter procedure once against
+        the virtual card behind pcscd and the built-in central simulator;
+        per procedure: ok, software time, card placements, PIN entries, APDUs
   madoguchi pin-reset --pin auth|sign|input-assist|resident [--reader NAME] [--pin-fd N] [--lang L]
         reset a PIN at the counter (初期化) with the central system's
         authorisation; the new PIN twice from the terminal or --pin-fd;
@@ -129,6 +148,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdJLISSim(ctx, args, stdout, stderr)
 	case "queue":
 		err = cmdQueue(ctx, args, stdout, stderr)
+	case "issue":
+		err = cmdIssue(ctx, args, stdout, stderr, false)
+	case "renew-card":
+		err = cmdIssue(ctx, args, stdout, stderr, true)
+	case "renew-cert":
+		err = cmdRenewCert(ctx, args, stdout, stderr)
+	case "change-details":
+		err = cmdChangeDetails(ctx, args, stdout, stderr)
+	case "selftest":
+		err = cmdSelftest(ctx, args, stdout, stderr)
 	case "pin-reset":
 		err = cmdPINReset(ctx, args, stdout, stderr)
 	case "puk-unlock":
@@ -213,6 +242,8 @@ type env struct {
 	msgs    *i18n.Bundle
 	mode    app.Mode
 	closers []io.Closer
+	// configFile is the config file's path (keys live beside it).
+	configFile string
 }
 
 func (e *env) Close() {
@@ -239,7 +270,7 @@ func setup(ctx context.Context, c common, logStderr io.Writer) (*env, error) {
 		return nil, err
 	}
 	level, _ := cfg.LogLevel()
-	e := &env{ctx: ctx, cfg: cfg, dataDir: dataDir, mode: mode}
+	e := &env{ctx: ctx, cfg: cfg, dataDir: dataDir, mode: mode, configFile: cp}
 	log, lf, err := logging.New(logging.Options{
 		Dir: filepath.Join(dataDir, "logs"), Level: level,
 		MaxBytes: int64(cfg.Log.MaxMiB) << 20, Keep: cfg.Log.Keep, Also: logStderr,
@@ -281,8 +312,10 @@ func (e *env) app(face string, onPaint func(app.PaintReport)) *app.App {
 		go w.run(e.ctx)
 		d.Reader = w.state
 	}
-	d.Central = startCentral(e.ctx, e.cfg.Central, e.dataDir, e.queue, e.log).status
+	cen := startCentral(e.ctx, e.cfg.Central, e.dataDir, e.queue, e.log)
+	d.Central = cen.status
 	d.Printer = startPrinterWatch(e.ctx, e.cfg.Printer, e.log).status
+	d.Counter = newCounterWiring(e, cen).deps()
 	return app.New(d)
 }
 

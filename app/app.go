@@ -81,12 +81,17 @@ type Deps struct {
 	OnFirstPaint func(PaintReport)
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Counter wires the counter procedures; nil: not available.
+	Counter *CounterDeps
 }
 
 // App is the facade bound to the UI.
 type App struct {
 	d         Deps
 	paintOnce sync.Once
+
+	mu   sync.Mutex
+	sess *counterSession // the card on the counter's reader
 }
 
 // New builds the facade.

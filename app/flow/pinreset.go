@@ -3,14 +3,14 @@ package flow
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
+	"time"
 
+	"madoguchi/app/identity"
 	"madoguchi/app/queue"
 	"madoguchi/app/receipt"
 	"madoguchi/app/secret"
 	"madoguchi/drivers/card"
-	"madoguchi/drivers/jlis"
 	"madoguchi/drivers/jlis/api"
 )
 
@@ -21,6 +21,8 @@ type PINResetInput struct {
 	NewPIN secret.Value
 	Lang   string // the citizen's language for the receipt
 	Holder string // the name on the card face, for the receipt
+	// Visit is the identity step as the clerk recorded it.
+	Visit identity.Visit
 }
 
 // PINResetResult is what the result screen shows.
@@ -29,6 +31,7 @@ type PINResetResult struct {
 	Receipt     receipt.Record
 	TriesAfter  int
 	APDUs       int
+	Expiry      Expiry
 }
 
 var receiptPIN = map[card.PINKind]receipt.PIN{
@@ -50,30 +53,33 @@ func (p Ports) PINReset(ctx context.Context, c *card.Card, in PINResetInput) (PI
 		return PINResetResult{}, stop(StepChecks, err)
 	}
 	// The central system must know the card as issued.
+	if err := p.step(ctx, StepChecks); err != nil {
+		return PINResetResult{}, err
+	}
 	rec, err := p.Central.Card(ctx, c.Serial())
 	switch {
-	case errors.Is(err, jlis.ErrUnreachable):
-		return PINResetResult{}, stop(StepChecks, fmt.Errorf("%w: %v", ErrCentralDown, err))
 	case err != nil:
-		return PINResetResult{}, stop(StepChecks, err)
+		return PINResetResult{}, stop(StepChecks, central(err))
 	case rec.State != api.StateIssued:
-		return PINResetResult{}, stop(StepChecks, fmt.Errorf("the card is %s at the central system, not issued", rec.State))
+		return PINResetResult{}, stop(StepChecks, fmt.Errorf("%w: the card is %s at the central system, not issued", ErrWrongState, rec.State))
+	}
+	if err := p.step(ctx, StepIdentity); err != nil {
+		return PINResetResult{}, err
+	}
+	v := in.Visit
+	v.Procedure, v.BirthDate, v.Today = "pin-reset", rec.Holder.BirthDate, p.now()
+	if _, err := identity.Check(v); err != nil {
+		return PINResetResult{}, stop(StepIdentity, err)
+	}
+	if in.Holder == "" {
+		in.Holder = rec.Holder.Name
 	}
 	// Challenge from the card, cryptogram from the central system.
-	chal, err := c.Challenge(ctx, spec.AID)
-	if err != nil {
-		return PINResetResult{}, stop(StepCard, err)
+	if err := p.authorise(ctx, c, spec.AID, api.OpResetPIN, spec.Ref, nil); err != nil {
+		return PINResetResult{}, err
 	}
-	auth, err := p.Central.Authorise(ctx, jlis.NewIdempotencyKey(), c.Serial(), api.AuthoriseRequest{
-		Operation: api.OpResetPIN, Ref: spec.Ref, Challenge: chal})
-	if err != nil {
-		if errors.Is(err, jlis.ErrUnreachable) {
-			err = fmt.Errorf("%w: %v", ErrCentralDown, err)
-		}
-		return PINResetResult{}, stop(StepAuthorise, err)
-	}
-	if err := c.Authorise(ctx, auth.Cryptogram); err != nil {
-		return PINResetResult{}, stop(StepAuthorise, err)
+	if err := p.step(ctx, StepCardWrite); err != nil {
+		return PINResetResult{}, err
 	}
 	if err := c.ResetPIN(ctx, in.PIN, in.NewPIN); err != nil {
 		return PINResetResult{}, stop(StepCardWrite, err)
@@ -85,6 +91,9 @@ func (p Ports) PINReset(ctx context.Context, c *card.Card, in PINResetInput) (PI
 	// One transaction: the procedure record and the statistics event.
 	detail, _ := json.Marshal(map[string]any{"pin": string(in.PIN), "profile": c.Profile().Name})
 	finished := p.now()
+	if err := p.step(ctx, StepRecord); err != nil {
+		return PINResetResult{}, err
+	}
 	tx, err := p.Store.DB.BeginTx(ctx, nil)
 	if err != nil {
 		return PINResetResult{}, stop(StepRecord, err)
@@ -105,13 +114,19 @@ func (p Ports) PINReset(ctx context.Context, c *card.Card, in PINResetInput) (PI
 		return PINResetResult{}, stop(StepRecord, err)
 	}
 	// The receipt: stored first, then printed if a printer is set up.
-	r, err := p.Receipts.Issue(ctx, receipt.Data{Procedure: receipt.PINReset, Lang: in.Lang,
-		Details: receipt.Details{HolderName: in.Holder, CardLast4: last4(c.Serial()), PINs: []receipt.PIN{receiptPIN[in.PIN]}}})
+	var auth time.Time
+	if ac, err := c.AuthCertificate(ctx); err == nil {
+		auth = ac.NotAfter
+	}
+	ex := NewExpiry(c.Profile(), CardExpiry(rec.CardExpiry), auth, latest(rec.Certificates, "sign"), p.now())
+	rp := receiptPIN[in.PIN]
+	if c.Profile() == card.Next {
+		rp = map[card.PINKind]receipt.PIN{card.PINAuth: receipt.PINShort, card.PINSign: receipt.PINLong}[in.PIN]
+	}
+	r, err := p.receipt(ctx, id, receipt.Data{Procedure: receipt.PINReset, Lang: in.Lang,
+		Details: receipt.Details{HolderName: in.Holder, CardLast4: last4(c.Serial()), CardExpiry: ex.Card, PINs: []receipt.PIN{rp}}})
 	if err != nil {
-		return PINResetResult{ProcedureID: id, TriesAfter: tries}, stop(StepReceipt, err)
+		return PINResetResult{ProcedureID: id, TriesAfter: tries}, err
 	}
-	if _, err := p.Store.DB.ExecContext(ctx, `UPDATE procedures SET receipt = ? WHERE id = ?`, r.Number, id); err != nil {
-		return PINResetResult{ProcedureID: id, TriesAfter: tries}, stop(StepReceipt, err)
-	}
-	return PINResetResult{ProcedureID: id, Receipt: r, TriesAfter: tries, APDUs: c.APDUCount()}, nil
+	return PINResetResult{ProcedureID: id, Receipt: r, TriesAfter: tries, APDUs: c.APDUCount(), Expiry: ex}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"madoguchi/app/identity"
 	"madoguchi/app/queue"
 	"madoguchi/app/receipt"
 	"madoguchi/app/secret"
@@ -98,7 +99,7 @@ func TestPINResetAfterBlock(t *testing.T) {
 	if n, _ := r.card.Tries(ctx, card.PINAuth); n != 0 {
 		t.Fatalf("not blocked: %d", n)
 	}
-	res, err := r.ports.PINReset(ctx, r.card, PINResetInput{PIN: card.PINAuth, NewPIN: secret.NewPIN("2580"), Lang: "en", Holder: "窓口　花子"})
+	res, err := r.ports.PINReset(ctx, r.card, PINResetInput{Visit: adult(), PIN: card.PINAuth, NewPIN: secret.NewPIN("2580"), Lang: "en", Holder: "窓口　花子"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -131,7 +132,7 @@ func TestPINResetRefusedWithoutCentral(t *testing.T) {
 	r.run.Close()
 	cctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	_, err := r.ports.PINReset(cctx, r.card, PINResetInput{PIN: card.PINAuth, NewPIN: secret.NewPIN("2580"), Lang: "ja"})
+	_, err := r.ports.PINReset(cctx, r.card, PINResetInput{Visit: adult(), PIN: card.PINAuth, NewPIN: secret.NewPIN("2580"), Lang: "ja"})
 	var se *StepError
 	if !errors.As(err, &se) || se.Step != StepChecks || !errors.Is(err, ErrCentralDown) {
 		t.Fatalf("central down: %v", err)
@@ -146,9 +147,9 @@ func TestPINResetCardPulledBeforeTheWrite(t *testing.T) {
 	ctx := context.Background()
 	r := newRig(t)
 	r.slot.Remove()
-	_, err := r.ports.PINReset(ctx, r.card, PINResetInput{PIN: card.PINAuth, NewPIN: secret.NewPIN("2580"), Lang: "ja"})
+	_, err := r.ports.PINReset(ctx, r.card, PINResetInput{Visit: adult(), PIN: card.PINAuth, NewPIN: secret.NewPIN("2580"), Lang: "ja"})
 	var se *StepError
-	if !errors.As(err, &se) || se.Step != StepCard || !card.IsGone(err) {
+	if !errors.As(err, &se) || se.Step != StepAuthorise || !card.IsGone(err) {
 		t.Fatalf("card pulled: %v", err)
 	}
 	var n int
@@ -162,7 +163,7 @@ func TestPINResetCardPulledBeforeTheWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.ports.PINReset(ctx, c, PINResetInput{PIN: card.PINAuth, NewPIN: secret.NewPIN("2580"), Lang: "ja"}); err != nil {
+	if _, err := r.ports.PINReset(ctx, c, PINResetInput{Visit: adult(), PIN: card.PINAuth, NewPIN: secret.NewPIN("2580"), Lang: "ja"}); err != nil {
 		t.Fatalf("after reinsertion: %v", err)
 	}
 }
@@ -286,4 +287,10 @@ func TestReturnRevokesAtTheCentralSystem(t *testing.T) {
 	if kind != "return" || receiptNo == "" {
 		t.Fatalf("record %q %q", kind, receiptNo)
 	}
+}
+
+// adult is the identity step of an adult holder with a driving licence
+// whose face the clerk compared.
+func adult() identity.Visit {
+	return identity.Visit{Documents: []identity.Document{identity.DrivingLicence}, FaceMatched: true}
 }

@@ -231,11 +231,17 @@ func ParseFace(b []byte) (Face, error) {
 	}, nil
 }
 
-// Face reads the card-face data after verifying the 照合番号: the
-// individual number (照合番号A) on the current card, the printed 6-digit
-// number on the next generation.
+// Face reads the card-face data after verifying the 照合番号: on the
+// current card the individual number (照合番号A, 12 digits) or the
+// printed 照合番号B (14 digits: birth date in the Japanese era, expiry
+// year, security code — what a clerk reads off the card); on the next
+// generation the printed 6-digit number.
 func (c *Card) Face(ctx context.Context, check secret.Value) (Face, error) {
-	if err := c.verifyRef(ctx, "face-check", c.prof.Face, c.prof.FaceCheckRef, check); err != nil {
+	ref := c.prof.FaceCheckRef
+	if c.prof.Name == Current.Name && check.Len() == 14 {
+		ref = KeyRefFaceCheckB
+	}
+	if err := c.verifyRef(ctx, "face-check", c.prof.Face, ref, check); err != nil {
 		return Face{}, err
 	}
 	b, err := c.readTLVFile(ctx, c.prof.Face, EFFace)
