@@ -10,6 +10,7 @@ cd "$(dirname "$0")/.."
 PKGS=(
   gcc pkg-config libgtk-3-dev libwebkit2gtk-4.1-dev libpcsclite-dev
   pcscd libccid fonts-ipaexfont-gothic ca-certificates curl unzip git
+  libopenjp2-7-dev
 )
 # With "test": what the tests drive — Xvfb and ImageMagick for the window,
 # Chromium for the browser face, the vsmartcard vpcd reader for the virtual

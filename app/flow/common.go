@@ -200,6 +200,9 @@ func (p Ports) receipt(ctx context.Context, id int64, d receipt.Data) (receipt.R
 	if err := p.step(ctx, StepReceipt); err != nil {
 		return receipt.Record{}, err
 	}
+	if d.Lang == "" {
+		d.Lang = "ja" // Japanese is always printed
+	}
 	r, err := p.Receipts.Issue(ctx, d)
 	if err != nil {
 		return receipt.Record{}, stop(StepReceipt, err)

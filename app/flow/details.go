@@ -62,6 +62,16 @@ func (p Ports) ChangeDetails(ctx context.Context, c *card.Card, in DetailsInput)
 		h.Address = in.Address
 		changed = append(changed, receipt.ItemAddress)
 	}
+	if len(changed) == 0 && p.interrupted(ctx, c.Serial()) {
+		// An interrupted change: the central record already has the new
+		// details, the card may not; write them again.
+		if in.Name != "" {
+			changed = append(changed, receipt.ItemName)
+		}
+		if in.Address != "" {
+			changed = append(changed, receipt.ItemAddress)
+		}
+	}
 	if len(changed) == 0 {
 		return Result{}, stop(StepChecks, ErrNothingChanged)
 	}

@@ -68,13 +68,10 @@ func (p Ports) PUKUnlock(ctx context.Context, c *card.Card, in PUKUnlockInput) (
 	if err := tx.Commit(); err != nil {
 		return PUKUnlockResult{}, stop(StepRecord, err)
 	}
-	r, err := p.Receipts.Issue(ctx, receipt.Data{Procedure: receipt.PUKUnlock, Lang: in.Lang,
+	r, err := p.receipt(ctx, id, receipt.Data{Procedure: receipt.PUKUnlock, Lang: in.Lang,
 		Details: receipt.Details{HolderName: in.Holder, CardLast4: last4(c.Serial()), PINs: []receipt.PIN{receipt.PINShort}, Queued: true}})
 	if err != nil {
-		return PUKUnlockResult{ProcedureID: id}, stop(StepReceipt, err)
-	}
-	if _, err := p.Store.DB.ExecContext(ctx, `UPDATE procedures SET receipt = ? WHERE id = ?`, r.Number, id); err != nil {
-		return PUKUnlockResult{ProcedureID: id}, stop(StepReceipt, err)
+		return PUKUnlockResult{ProcedureID: id}, err
 	}
 	return PUKUnlockResult{ProcedureID: id, Receipt: r, APDUs: c.APDUCount()}, nil
 }

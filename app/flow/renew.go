@@ -138,20 +138,9 @@ func (p Ports) RenewCert(ctx context.Context, c *card.Card, in RenewCertInput) (
 		}
 		certs[k] = cert
 	}
-	// The superseded certificates the central system knows are revoked.
+	// The central system revokes the certificates the new ones supersede
+	// when it issues them (reason superseded); nothing to queue for that.
 	var jobs []queue.NewJob
-	known := map[string]bool{}
-	for _, cs := range rec.Certificates {
-		if cs.State != api.CertRevoked {
-			known[cs.Serial] = true
-		}
-	}
-	for _, k := range keys {
-		if cert, ok := old[k]; ok && known[cert.SerialNumber.Text(16)] {
-			jobs = append(jobs, queue.NewJob{Kind: queue.KindRevoke, OrderingKey: c.Serial(),
-				Payload: queue.Payload(queue.CertJob{Serial: cert.SerialNumber.Text(16), Reason: "superseded"})})
-		}
-	}
 	jobs = append(jobs, p.event("cert-renewal", map[string]any{"profile": prof.Name, "reissue": in.Reissue && !due}))
 	id, err := p.record(ctx, "cert_renewal", c.Serial(), started, "ok", map[string]any{"profile": prof.Name, "reissue": in.Reissue && !due, "signCert": dec.SignatureCertificate}, jobs...)
 	if err != nil {

@@ -79,6 +79,9 @@ type Config struct {
 	Timeout time.Duration
 	// Log receives one record per attempt; nil discards.
 	Log *slog.Logger
+	// Backoff is the first retry's mean wait, doubling per retry; zero
+	// means 200 ms. Tests that take the central system down shorten it.
+	Backoff time.Duration
 }
 
 // Client calls the central API. It is safe for concurrent use.
@@ -115,7 +118,11 @@ func New(cfg Config) (*Client, error) {
 		RootCAs:      roots,
 		Certificates: []tls.Certificate{cert},
 	}
-	return NewWithTLS(cfg.BaseURL, tc, cfg.Timeout, cfg.Log)
+	c, err := NewWithTLS(cfg.BaseURL, tc, cfg.Timeout, cfg.Log)
+	if err == nil && cfg.Backoff > 0 {
+		c.backoff = cfg.Backoff
+	}
+	return c, err
 }
 
 // NewWithTLS returns a client using tc as it is (tests, or a certificate

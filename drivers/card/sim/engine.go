@@ -422,8 +422,8 @@ func (c *Card) pinOf(p2 byte) (uint16, *PIN, uint16) {
 }
 
 // changeReferenceData: 00 24 01 80|SFI <new>. With the old PIN verified
-// (public, ref §3), or on an unset PIN with an OpSetPIN grant (issuance,
-// docs/CARD-COMMANDS.md).
+// (public, ref §3), or with an OpSetPIN grant (issuance, also again when
+// it resumes; docs/CARD-COMMANDS.md).
 func (c *Card) changeReferenceData(cmd apdu.Command) []byte {
 	ref, pin, status := c.pinOf(cmd.P2)
 	if status != apdu.SWOK {
@@ -437,7 +437,9 @@ func (c *Card) changeReferenceData(cmd apdu.Command) []byte {
 	}
 	switch {
 	case pin.isSet() && c.verified[ref]:
-	case !pin.isSet() && c.takeGrant(card.OpSetPIN, ref, nil):
+	case c.takeGrant(card.OpSetPIN, ref, nil):
+		// Set, or set again when an interrupted issuance resumes: the
+		// central system grants set-pin only before the card is issued.
 	default:
 		return sw(apdu.SWSecurityStatus)
 	}
