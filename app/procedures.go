@@ -36,17 +36,17 @@ type Procedure struct {
 
 // procedures is domain.md §2, in its order.
 var procedures = []Procedure{
-	{"issuance", i18n.Key("procedure.issuance"), []Mode{ModeCounter}, OnlineRequired, false},
-	{"cert_renewal", i18n.Key("procedure.cert_renewal"), []Mode{ModeCounter}, OnlineRequired, false},
-	{"card_renewal", i18n.Key("procedure.card_renewal"), []Mode{ModeCounter}, OnlineRequired, false},
-	{"change_of_details", i18n.Key("procedure.change_of_details"), []Mode{ModeCounter}, OnlineRequired, false},
-	{"pin_reset", i18n.Key("procedure.pin_reset"), []Mode{ModeCounter}, OnlineRequired, false},
-	{"puk_unlock", i18n.Key("procedure.puk_unlock"), []Mode{ModeCounter, ModeKiosk}, OnlineQueues, false},
+	{"issuance", i18n.Key("procedure.issuance"), []Mode{ModeCounter}, OnlineRequired, true},
+	{"cert_renewal", i18n.Key("procedure.cert_renewal"), []Mode{ModeCounter}, OnlineRequired, true},
+	{"card_renewal", i18n.Key("procedure.card_renewal"), []Mode{ModeCounter}, OnlineRequired, true},
+	{"change_of_details", i18n.Key("procedure.change_of_details"), []Mode{ModeCounter}, OnlineRequired, true},
+	{"pin_reset", i18n.Key("procedure.pin_reset"), []Mode{ModeCounter}, OnlineRequired, true},
+	{"puk_unlock", i18n.Key("procedure.puk_unlock"), []Mode{ModeCounter, ModeKiosk}, OnlineQueues, true},
 	{"reserved_reset", i18n.Key("procedure.reserved_reset"), []Mode{ModeKiosk}, OnlineRequired, false},
-	{"suspension", i18n.Key("procedure.suspension"), []Mode{ModeCounter}, OnlineQueues, false},
+	{"suspension", i18n.Key("procedure.suspension"), []Mode{ModeCounter}, OnlineQueues, true},
 	{"phone", i18n.Key("procedure.phone"), []Mode{ModeCounter, ModeKiosk}, OnlineRequired, false},
 	{"status_check", i18n.Key("procedure.status_check"), []Mode{ModeKiosk}, OnlineOptional, false},
-	{"return", i18n.Key("procedure.return"), []Mode{ModeCounter}, OnlineQueues, false},
+	{"return", i18n.Key("procedure.return"), []Mode{ModeCounter}, OnlineQueues, true},
 	{"daily_report", i18n.Key("procedure.daily_report"), []Mode{ModeSupervisor}, OnlineNever, false},
 	{"queue", i18n.Key("procedure.queue"), []Mode{ModeSupervisor}, OnlineNever, false},
 }
