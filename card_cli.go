@@ -394,6 +394,7 @@ func cmdCardSim(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	state := fs.String("state", "", "the card's state file (created if missing; default in the data directory)")
 	addr := fs.String("vpcd", vpcd.DefaultAddr, "address of the vpcd reader driver")
 	blank := fs.Bool("blank", false, "when creating: a card as delivered, before issuance (no PINs, keys or certificates)")
+	factory := fs.String("factory", "", "make a new card at the built-in central simulator's factory (demo): blank, issued or due (certificates in their renewal window); replaces the state file")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -408,6 +409,11 @@ func cmdCardSim(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	defer e.Close()
 	if *state == "" {
 		*state = filepath.Join(e.dataDir, "card-sim-"+prof.Name+".json")
+	}
+	if *factory != "" {
+		if err := factoryCard(ctx, e, prof, *factory, *state); err != nil {
+			return err
+		}
 	}
 	vc, err := sim.Open(*state, e.log)
 	if errors.Is(err, os.ErrNotExist) {
@@ -475,4 +481,25 @@ func cmdCardSim(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		return nil
 	}
 	return err
+}
+
+// factoryCard makes a card at the built-in central simulator's factory
+// (registered there, so that the procedures can run on it) and saves it.
+func factoryCard(ctx context.Context, e *env, prof *card.Profile, kind, state string) error {
+	if !e.cfg.Central.Demo() {
+		return fmt.Errorf("%w: --factory makes cards for the built-in central simulator only", errUsage)
+	}
+	client, stop, err := connectCentral(ctx, e.cfg.Central, e.dataDir, e.log)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	if prof == card.Next {
+		kind += "-next"
+	}
+	vc, err := demoCard(ctx, filepath.Join(e.dataDir, "central-sim"), client, kind, time.Now())
+	if err != nil {
+		return err
+	}
+	return vc.State().Save(state)
 }

@@ -19,7 +19,7 @@ func TestPINResetCLI(t *testing.T) {
 	cfg := filepath.Join(data, "none.toml")
 	reset := func(pins string) (string, error) {
 		t.Helper()
-		cmd := exec.Command(bin, "pin-reset", "--pin", "auth", "--data", data, "--config", cfg, "--pin-fd", "3", "--lang", "en")
+		cmd := exec.Command(bin, "pin-reset", "--pin", "auth", "--data", data, "--config", cfg, "--pin-fd", "3", "--lang", "en", "--documents", "driving-licence", "--face-matched")
 		r, w, _ := os.Pipe()
 		cmd.ExtraFiles = []*os.File{r}
 		w.Write([]byte(pins))
@@ -107,7 +107,7 @@ func TestSuspendResumeCLI(t *testing.T) {
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	if out, err := run("pin-reset", "--pin", "auth", "--pin-fd", "3"); err != nil {
+	if out, err := run("pin-reset", "--pin", "auth", "--pin-fd", "3", "--documents", "driving-licence", "--face-matched"); err != nil {
 		t.Fatalf("pin-reset: %v\n%s", err, out)
 	}
 	if out, err := run("suspend", "--serial", "DEMO000000000001", "--reason", "lost"); err != nil || !strings.Contains(out, "was sent to the central system") {

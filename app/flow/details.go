@@ -96,7 +96,7 @@ func (p Ports) ChangeDetails(ctx context.Context, c *card.Card, in DetailsInput)
 		if err != nil {
 			return Result{}, stop(StepChecks, err)
 		}
-		in.PINs[k].Wipe()
+		defer in.PINs[k].Wipe() // may be shared by several PINs
 		in.PINs[k] = norm
 	}
 

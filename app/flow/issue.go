@@ -139,8 +139,8 @@ func (p Ports) issue(ctx context.Context, c *card.Card, in IssueInput, renewal b
 		if err != nil {
 			return Result{}, stop(StepChecks, err)
 		}
-		val.Wipe()
 		in.PINs[spec.Kind] = norm
+		defer val.Wipe() // may be shared by several PINs (one entry)
 		pins = append(pins, spec)
 	}
 	p.markInterrupted(ctx, c.Serial(), kind)

@@ -82,8 +82,8 @@ func (p Ports) RenewCert(ctx context.Context, c *card.Card, in RenewCertInput) (
 		if err != nil {
 			return Result{}, stop(StepChecks, err)
 		}
-		val.Wipe()
 		in.PINs[k] = norm
+		defer val.Wipe() // may be shared by several PINs
 	}
 
 	// PINs first: a wrong one stops the procedure before any write.
