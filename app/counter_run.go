@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"madoguchi/app/i18n"
 	"madoguchi/app/identity"
 	"madoguchi/app/pinpolicy"
+	"madoguchi/app/queue"
 	"madoguchi/app/receipt"
 	"madoguchi/app/secret"
 	"madoguchi/drivers/card"
@@ -192,7 +194,7 @@ func (a *App) RunProcedure(r ProcedureRequest) (ProcedureOutcome, error) {
 		if errors.As(err, &ae) {
 			return ProcedureOutcome{}, ae
 		}
-		out.Failure = a.failure(c, err)
+		out.Failure = a.failure(c, err, r.Lang)
 		a.d.Log.Info("counter procedure stopped", "procedure", r.Procedure, "step", out.Failure.Step, "code", string(out.Failure.Code))
 		if out.Failure.Code == i18n.Key("flow.error.card_removed") {
 			a.endSession()
@@ -200,6 +202,18 @@ func (a *App) RunProcedure(r ProcedureRequest) (ProcedureOutcome, error) {
 		return out, nil
 	}
 	out.OK, out.Receipt, out.Expiry, out.Queued = true, res.Receipt.Number, res.Expiry, res.Queued
+	if r.Procedure == "suspension" || r.Procedure == "return" {
+		// Sent at once when the central system answers (a suspension
+		// must not wait for the next round of the queue's worker).
+		dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		w := queue.NewWorker(p.Queue, queue.Options{Kinds: queue.CentralKinds(p.Central)})
+		if _, err := w.Drain(dctx); err == nil {
+			if b, err := queue.Backlog(dctx, p.Store.DB); err == nil && b.Pending == 0 {
+				out.Queued = false
+			}
+		}
+		cancel()
+	}
 	if res.Notices != nil {
 		out.Notices = res.Notices
 	}
@@ -212,8 +226,8 @@ func (a *App) RunProcedure(r ProcedureRequest) (ProcedureOutcome, error) {
 }
 
 // failure maps a flow's error onto what the clerk sees.
-func (a *App) failure(c *card.Card, err error) *Failure {
-	f := Describe(c, err, a.d.Messages, a.d.Config.Language)
+func (a *App) failure(c *card.Card, err error, lang string) *Failure {
+	f := Describe(c, err, a.d.Messages, a.d.Messages.Match(lang))
 	if f.Code == i18n.Key("flow.error.failed") {
 		a.d.Log.Error("counter procedure", "err", err)
 	}

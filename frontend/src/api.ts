@@ -60,6 +60,169 @@ export interface PaintReport {
   sinceStartMs?: number;
 }
 
+/** The kinds of PIN a card has (drivers/card.PINKind). */
+export type PINKind = 'auth' | 'sign' | 'input-assist' | 'resident' | 'puk';
+
+/** A localized sentence with the count it speaks of (app/pinpolicy.Notice). */
+export interface Notice {
+  key: string;
+  count: number;
+}
+
+/** A weakness of a new PIN (app/pinpolicy.Warning). */
+export interface PINWarning {
+  code: string;
+  key: string;
+}
+
+/** The card record's holder as the clerk sees it. */
+export interface HolderView {
+  name: string;
+  address: string;
+  /** YYYY-MM-DD */
+  birthDate: string;
+  sex: string;
+  age: number;
+}
+
+/** One PIN of the card for the PIN pad. */
+export interface PINView {
+  kind: PINKind;
+  label: string;
+  min: number;
+  max: number;
+  /** digits only; else A–Z and 0–9 */
+  digits: boolean;
+  /** left now (-1: not known) */
+  tries: number;
+  maxTries: number;
+  /** what to say before an entry (key "" when the tries are not known) */
+  notice: Notice;
+}
+
+/** The card's and its certificates' validity (app/flow.Expiry); absent times: none. */
+export interface Expiry {
+  card?: string;
+  auth?: string;
+  sign?: string;
+  cardDue: boolean;
+  authDue: boolean;
+  signDue: boolean;
+}
+
+export type Generation = 'current' | 'next';
+
+/** What the counter shows of the card in the reader. */
+export interface CardView {
+  serialLast4: string;
+  generation: Generation;
+  /** the card's state at the central system; "" offline */
+  state: string;
+  holder: HolderView;
+  expiry: Expiry;
+  pins: PINView[] | null;
+  /** length of the number printed on the card that opens the face photo */
+  faceCheckLength: number;
+  demo: boolean;
+}
+
+/** The card's face photo. */
+export interface FaceView {
+  /** a data: URL of a PNG */
+  photo: string;
+  width: number;
+  height: number;
+}
+
+/** One identity document of the clerk's checklist. */
+export interface DocumentView {
+  id: string;
+  /** one photo document suffices; else two are needed */
+  photo: boolean;
+  label: string;
+}
+
+export interface PINCheckRequest {
+  kind: PINKind;
+  pin: string;
+  /** empty: not entered yet */
+  confirm: string;
+}
+
+/** The PIN pad's verdict: error blocks, warnings ask to think again. */
+export interface PINCheck {
+  ok: boolean;
+  error?: string;
+  data?: Record<string, string | number>;
+  warnings: PINWarning[] | null;
+}
+
+export interface IdentityInput {
+  documents: string[];
+  proxy: boolean;
+  legalRepresentative: boolean;
+  faceMatched: boolean;
+}
+
+export interface PINEntry {
+  kind: PINKind;
+  value: string;
+}
+
+export type ProcedureID =
+  | 'issuance'
+  | 'card_renewal'
+  | 'cert_renewal'
+  | 'change_of_details'
+  | 'pin_reset'
+  | 'puk_unlock'
+  | 'suspension'
+  | 'suspension_lift'
+  | 'return';
+
+/** One counter procedure on the card in the reader. */
+export interface ProcedureRequest {
+  procedure: ProcedureID;
+  identity: IdentityInput;
+  pins: PINEntry[];
+  /** how many values the citizen typed */
+  entries: number;
+  target?: PINKind;
+  serial?: string;
+  oldSerial?: string;
+  name?: string;
+  address?: string;
+  reason?: string;
+  reissue?: boolean;
+  lang: string;
+}
+
+/** Where a procedure stopped and why. */
+export interface Failure {
+  step: string;
+  code: string;
+  count: number;
+  data?: Record<string, string | number>;
+  resume: boolean;
+}
+
+/** The result screen. */
+export interface ProcedureOutcome {
+  ok: boolean;
+  procedure: string;
+  receipt?: string;
+  printed?: string;
+  expiry: Expiry;
+  queued: boolean;
+  notices: string[] | null;
+  failure?: Failure;
+  ms: number;
+  apdus: number;
+}
+
+/** The demo cards DemoInsert can put into the built-in reader. */
+export type DemoCardKind = 'blank' | 'issued' | 'due' | 'blank-next' | 'issued-next' | 'due-next';
+
 /** An error from Go: code is a message key such as "error.store". */
 export class ApiError extends Error {
   constructor(public readonly code: string, public readonly status = 0) {
@@ -109,6 +272,13 @@ export const api = {
   Status: () => call<Status>('Status'),
   FirstPaint: (r: PaintReport) => call<PaintReport>('FirstPaint', r),
   Procedures: (mode: Mode) => call<ProcedureView[]>('Procedures', mode),
+  CounterCard: () => call<CardView>('CounterCard'),
+  CounterFace: (check: string) => call<FaceView>('CounterFace', check),
+  IdentityDocuments: () => call<DocumentView[] | null>('IdentityDocuments'),
+  CheckNewPIN: (r: PINCheckRequest) => call<PINCheck>('CheckNewPIN', r),
+  RunProcedure: (r: ProcedureRequest) => call<ProcedureOutcome>('RunProcedure', r),
+  DemoInsert: (kind: DemoCardKind) => call<CardView>('DemoInsert', kind),
+  CounterEnd: () => call<boolean>('CounterEnd'),
 };
 
 /** login sends the access code when `serve` runs beyond loopback. */

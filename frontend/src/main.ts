@@ -1,5 +1,6 @@
 import './style.css';
 import { api, ApiError, inWindow, login, type Info, type Mode, type ProcedureView, type Status } from './api';
+import { counterActive, counterView, initCounter, isCounterProcedure, startCounter } from './counter';
 import { h } from './dom';
 import { lang, setCatalog, t, tn, today } from './i18n';
 
@@ -170,7 +171,7 @@ function modeScreen(mode: Exclude<Mode, ''>): HTMLElement {
   return h(
     'section',
     { class: 'mode-screen', 'aria-labelledby': 'mode-title' },
-    h('h2', { id: 'mode-title' }, t(m.title)),
+    h('h2', { id: 'mode-title', tabindex: '-1' }, t(m.title)),
     h('h3', {}, t('mode.procedures')),
     h(
       'ul',
@@ -179,7 +180,16 @@ function modeScreen(mode: Exclude<Mode, ''>): HTMLElement {
         h(
           'li',
           { 'data-procedure': p.id },
-          h('button', { type: 'button', disabled: !p.available, 'aria-describedby': p.note ? `note-${p.id}` : false }, t(p.label)),
+          h(
+            'button',
+            {
+              type: 'button',
+              disabled: !p.available,
+              'aria-describedby': p.note ? `note-${p.id}` : false,
+              onclick: mode === 'counter' && isCounterProcedure(p.id) ? () => startCounter(p.id, p.label) : false,
+            },
+            t(p.label),
+          ),
           p.note ? h('p', { class: 'note', id: `note-${p.id}` }, t(p.note)) : null,
         ),
       ),
@@ -217,6 +227,22 @@ function render(): void {
   const info = state.info;
   const screen = state.needLogin ? 'login' : state.mode === '' ? 'modes' : state.mode;
   root.dataset.screen = screen;
+  // An open counter wizard stays in the page as it is: the rest is
+  // replaced around it, so focus, caret and screen readers are undisturbed
+  // by the status refresh.
+  if (!state.needLogin && info && state.mode === 'counter' && counterActive()) {
+    const wizard = counterView();
+    const main = document.getElementById('main');
+    if (main && main.firstElementChild === wizard && main.parentElement === root) {
+      main.lastElementChild?.replaceWith(statusPanel());
+      const next = [info.demo ? demoBanner() : null, header(info), main, footer(info)].filter((x): x is HTMLElement => x !== null);
+      const old = [...root.children];
+      if (old.length === next.length && old.indexOf(main) === next.indexOf(main)) {
+        old.forEach((o, i) => o !== main && o.replaceWith(next[i]));
+        return;
+      }
+    }
+  }
   root.replaceChildren(
     ...(state.needLogin
       ? [loginScreen()]
@@ -224,11 +250,20 @@ function render(): void {
         ? [
             info.demo ? demoBanner() : null,
             header(info),
-            h('main', { id: 'main' }, state.mode === '' ? modeChoice() : modeScreen(state.mode), statusPanel()),
-            h('footer', {}, `${t('version.label')} ${info.version} · ${info.terminal}`),
+            h(
+              'main',
+              { id: 'main' },
+              state.mode === '' ? modeChoice() : state.mode === 'counter' && counterActive() ? counterView() : modeScreen(state.mode),
+              statusPanel(),
+            ),
+            footer(info),
           ].filter((x): x is HTMLElement => x !== null)
         : [h('p', { class: 'error', role: 'alert' }, t(state.fatal ?? 'error.unavailable'))]),
   );
+}
+
+function footer(info: Info): HTMLElement {
+  return h('footer', {}, `${t('version.label')} ${info.version} · ${info.terminal}`);
 }
 
 function reportFirstPaint(): void {
@@ -263,6 +298,7 @@ async function start(): Promise<void> {
     return;
   }
   state.needLogin = false;
+  initCounter({ render, demo: () => state.info?.demo === true });
   state.mode = state.info.mode;
   await refreshProcedures().catch(() => undefined);
   let saved: string | null = null;
