@@ -4,6 +4,7 @@
 package i18n
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 	goi18n "github.com/nicksnyder/go-i18n/v2/i18n"
+	"golang.org/x/text/feature/plural"
 	"golang.org/x/text/language"
 )
 
@@ -153,13 +155,64 @@ func (b *Bundle) N(lang string, key Key, count int, data map[string]any) string 
 	return b.localize(lang, key, count, data)
 }
 
+// localize looks the message up in lang's own messages, then the
+// fallback's. It does not use go-i18n's Localizer, whose language matcher
+// ignores private-use subtags and would serve "ja" for "ja-x-easy".
 func (b *Bundle) localize(lang string, key Key, count any, data map[string]any) string {
-	l := goi18n.NewLocalizer(b.b, b.Match(lang), b.fallback)
-	s, err := l.Localize(&goi18n.LocalizeConfig{MessageID: string(key), TemplateData: data, PluralCount: count})
-	if err != nil {
-		return string(key)
+	for _, tag := range []string{b.Match(lang), b.fallback} {
+		m, ok := b.messages[tag][string(key)]
+		if !ok {
+			continue
+		}
+		form := "other"
+		if n, ok := count.(int); ok {
+			form = pluralForm(tag, n)
+		}
+		if s, err := execute(goi18n.NewMessageTemplate(m), form, data); err == nil {
+			return s
+		}
 	}
-	return s
+	return string(key)
+}
+
+// pluralForm is the CLDR cardinal plural category of n in lang.
+func pluralForm(lang string, n int) string {
+	switch plural.Cardinal.MatchPlural(language.Make(lang), n, 0, 0, 0, 0) {
+	case plural.Zero:
+		return "zero"
+	case plural.One:
+		return "one"
+	case plural.Two:
+		return "two"
+	case plural.Few:
+		return "few"
+	case plural.Many:
+		return "many"
+	}
+	return "other"
+}
+
+// execute runs a message template in a plural form, falling back to the
+// "other" form. (go-i18n's form type is internal: hence the literals.)
+func execute(mt *goi18n.MessageTemplate, form string, data map[string]any) (string, error) {
+	var s string
+	err := errors.New("no form")
+	switch form {
+	case "zero":
+		s, err = mt.Execute("zero", data, nil)
+	case "one":
+		s, err = mt.Execute("one", data, nil)
+	case "two":
+		s, err = mt.Execute("two", data, nil)
+	case "few":
+		s, err = mt.Execute("few", data, nil)
+	case "many":
+		s, err = mt.Execute("many", data, nil)
+	}
+	if err != nil || s == "" {
+		return mt.Execute("other", data, nil)
+	}
+	return s, nil
 }
 
 // Catalog is a language's messages for the frontend. Plural messages

@@ -257,3 +257,30 @@ func TestPartFiles(t *testing.T) {
 		t.Error("a key defined twice was accepted")
 	}
 }
+
+// TestPrivateUseTag: easy Japanese (ja-x-easy) is served its own messages,
+// not Japanese's, although language matchers ignore private-use subtags.
+func TestPrivateUseTag(t *testing.T) {
+	fsys := fstest.MapFS{
+		"ja.toml":             {Data: []byte("[\"language.native\"]\nother = \"日本語\"\n[b]\nother = \"漢字\"\n")},
+		"ja-x-easy.toml":      {Data: []byte("[\"language.native\"]\nother = \"やさしい にほんご\"\n")},
+		"flow.ja-x-easy.toml": {Data: []byte("[b]\nother = \"<ruby>漢字<rt>かんじ</rt></ruby>\"\n")},
+		"pt-BR.toml":          {Data: []byte("[\"language.native\"]\nother = \"Português\"\n[n]\none = \"{{.Count}} tentativa\"\nother = \"{{.Count}} tentativas\"\n")},
+	}
+	b, err := Load(fsys, "ja")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := b.T("ja-x-easy", Key("b"), nil); got != "<ruby>漢字<rt>かんじ</rt></ruby>" {
+		t.Errorf("easy Japanese: %q", got)
+	}
+	if got := b.T("ja", Key("b"), nil); got != "漢字" {
+		t.Errorf("Japanese: %q", got)
+	}
+	if got := b.Match("pt"); got != "pt-BR" {
+		t.Errorf("Match(pt) = %q", got)
+	}
+	if one, many := b.N("pt-BR", Key("n"), 1, nil), b.N("pt-BR", Key("n"), 3, nil); one != "1 tentativa" || many != "3 tentativas" {
+		t.Errorf("plurals: %q, %q", one, many)
+	}
+}
