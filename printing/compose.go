@@ -2,6 +2,7 @@ package printing
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"madoguchi/app/i18n"
@@ -29,7 +30,7 @@ const nearExpiry = 90 * 24 * time.Hour
 // and the Western calendar; the card's and the certificates' expiry dates
 // side by side.
 func Compose(b *i18n.Bundle, rec receipt.Record, o Options) Receipt {
-	lang := b.Match(rec.Lang)
+	lang := PrintLanguage(b, rec.Lang)
 	c := composer{b: b, lang: lang}
 	if o.Now.IsZero() {
 		o.Now = rec.Issued
@@ -151,9 +152,63 @@ type composer struct {
 func (c composer) t(k i18n.Key, data map[string]any) Text {
 	t := Text{JA: c.b.T("ja", k, data)}
 	if c.lang != "ja" {
-		t.Local = c.b.T(c.lang, k, data)
+		t.Local = plainRuby(c.b.T(c.lang, k, data))
 	}
 	return t
+}
+
+// PrintLanguage is the language a receipt prints beside Japanese: the
+// citizen's, unless the embedded font lacks its script (Thai, Devanagari,
+// Hangul…), then English; the screens still speak the citizen's language.
+func PrintLanguage(b *i18n.Bundle, lang string) string {
+	lang = b.Match(lang)
+	if lang == "ja" || lang == "en" {
+		return lang
+	}
+	if v, ok := printable.Load(lang); ok {
+		if v.(bool) {
+			return lang
+		}
+		return "en"
+	}
+	ok := true
+	if cov, err := FontCoverage(); err == nil {
+		cat := b.Catalog(lang)
+		for id, msg := range cat.Messages {
+			if receiptMessage(id) && len(cov.MissingIn(plainRuby(msg))) > 0 {
+				ok = false
+				break
+			}
+		}
+	}
+	printable.Store(lang, ok)
+	if ok {
+		return lang
+	}
+	return "en"
+}
+
+// printable caches PrintLanguage's verdict per language.
+var printable sync.Map
+
+// receiptMessage: the message IDs a receipt may print.
+func receiptMessage(id string) bool {
+	for _, p := range []string{"receipt.", "era.", "date.", "month."} {
+		if strings.HasPrefix(id, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// plainRuby turns easy Japanese's furigana markup into text for paper:
+// <ruby>漢字<rt>かんじ</rt></ruby> → 漢字(かんじ); other tags go.
+func plainRuby(s string) string {
+	if !strings.Contains(s, "<") {
+		return s
+	}
+	r := strings.NewReplacer("<ruby>", "", "</ruby>", "", "<rp>", "", "</rp>", "", "<rt>", "(", "</rt>", ")")
+	return r.Replace(s)
 }
 
 func (c composer) certLine(ct receipt.Cert) Text {

@@ -50,13 +50,26 @@ func TestEveryLocaleHasItsGlyphs(t *testing.T) {
 	}
 	prefixes := []string{"receipt.", "era.", "date.", "month."}
 	for _, lang := range b.Languages() {
+		if pl := PrintLanguage(b, lang.Tag); pl != lang.Tag {
+			// A script the font lacks: the receipt prints English beside
+			// Japanese, and that must really be the case.
+			if pl != "en" {
+				t.Errorf("%s prints as %s", lang.Tag, pl)
+			}
+			r := Compose(b, Sample(receipt.PINReset, lang.Tag, testOrigin, testNow), Options{Sample: true})
+			if r.Lang != "en" {
+				t.Errorf("%s: composed in %s, want en", lang.Tag, r.Lang)
+			}
+			t.Logf("%s: printed in English beside Japanese (the font lacks its script)", lang.Tag)
+			continue
+		}
 		cat := b.Catalog(lang.Tag)
 		n := 0
 		for id, msg := range cat.Messages {
 			for _, p := range prefixes {
 				if strings.HasPrefix(id, p) {
 					n++
-					if m := cov.MissingIn(msg); len(m) > 0 {
+					if m := cov.MissingIn(plainRuby(msg)); len(m) > 0 {
 						t.Errorf("%s: %s: the font lacks %q", lang.Tag, id, m)
 					}
 				}
