@@ -386,6 +386,10 @@ func socketPath() (string, error) {
 				return
 			}
 			sockPath = p
+			// Its directory may be gone (a parent's private daemon left).
+			if _, err := os.Stat(filepath.Dir(p)); errors.Is(err, os.ErrNotExist) {
+				sockOwn = true
+			}
 			return
 		}
 		dir, err := os.MkdirTemp("", "madoguchi-pcscd-")
