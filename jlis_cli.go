@@ -7,15 +7,18 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"madoguchi/app/config"
+	"madoguchi/drivers/jlis"
+	"madoguchi/drivers/jlis/api"
 	"madoguchi/drivers/jlis/sim"
 )
 
 // cmdJLISSim runs the central system's reference server.
 func cmdJLISSim(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return fmt.Errorf("%w: jlis-sim needs init, run or terminal", errUsage)
+		return fmt.Errorf("%w: jlis-sim needs init, run, terminal or reserve", errUsage)
 	}
 	switch args[0] {
 	case "init":
@@ -113,8 +116,53 @@ func cmdJLISSim(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		fmt.Fprintf(stdout, "central simulator: API %s (mutual TLS), repository %s\n", r.URL, r.PublicURL)
 		<-ctx.Done()
 		return r.Close()
+	case "reserve":
+		fs := newFlags("jlis-sim reserve", stderr)
+		data := fs.String("data", "", "directory of the simulator (default: central-sim in the data directory)")
+		serial := fs.String("serial", "", "the card's serial")
+		pin := fs.String("pin", "", "the PIN to reset at the kiosk: sign (the signature password) or auth (the auth PIN)")
+		if err := parse(fs, args[1:]); err != nil {
+			return err
+		}
+		if *serial == "" || (*pin != api.ReservationPINSign && *pin != api.ReservationPINAuth) {
+			return fmt.Errorf("%w: jlis-sim reserve needs --serial and --pin sign|auth", errUsage)
+		}
+		dir, err := simDir(*data)
+		if err != nil {
+			return err
+		}
+		rv, err := reserve(ctx, dir, *serial, *pin)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "reservation %s: %s PIN of card %s, open until %s\n", rv.ID, rv.PIN, rv.CardSerial, rv.ExpiresAt.Local().Format(time.RFC3339))
+		return nil
 	}
-	return fmt.Errorf("%w: jlis-sim %s: want init, run or terminal", errUsage, args[0])
+	return fmt.Errorf("%w: jlis-sim %s: want init, run, terminal or reserve", errUsage, args[0])
+}
+
+// reserve makes a kiosk PIN-reset reservation at the simulator in dir, as
+// the smartphone face-check service would after a remote face check (the
+// demo has none). It starts the simulator in-process on loopback for the
+// one request — its database may be in use by a running terminal or
+// jlis-sim run at the same time (SQLite) — and calls it with the first
+// terminal's certificate.
+func reserve(ctx context.Context, dir, serial, pin string) (api.Reservation, error) {
+	run, err := sim.Start(ctx, sim.Options{Dir: dir, Addr: "127.0.0.1:0", PublicAddr: "127.0.0.1:0"})
+	if err != nil {
+		return api.Reservation{}, err
+	}
+	defer run.Close()
+	ir, err := sim.Init(dir) // initialised already: only its paths
+	if err != nil {
+		return api.Reservation{}, err
+	}
+	c, err := jlis.New(jlis.Config{BaseURL: run.URL, CertFile: ir.TerminalCert, KeyFile: ir.TerminalKey, CAFile: ir.RootCA, Timeout: 10 * time.Second})
+	if err != nil {
+		return api.Reservation{}, err
+	}
+	defer c.Close()
+	return c.CreateReservation(ctx, jlis.NewIdempotencyKey(), api.Reservation{CardSerial: serial, PIN: pin})
 }
 
 func simDir(flagValue string) (string, error) {

@@ -14,6 +14,8 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"syscall"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 	"madoguchi/app/config"
 	"madoguchi/app/i18n"
 	"madoguchi/app/logging"
+	"madoguchi/app/passhash"
 	"madoguchi/app/queue"
 	"madoguchi/app/store"
 	"madoguchi/locales"
@@ -56,6 +59,9 @@ Usage:
         serve the J-LIS-style API over mutual TLS, and CRL/OCSP over HTTP
   madoguchi jlis-sim terminal --name NAME [--data DIR]
         issue another terminal's client certificate
+  madoguchi jlis-sim reserve --serial S --pin sign|auth [--data DIR]
+        make a reservation for a kiosk PIN reset, as the smartphone
+        face-check service would (demo); prints its id and expiry
   Counter procedures take the identity step as flags: --documents LIST
   (see docs/IDENTITY.md), --face-matched, --proxy, --legal-representative.
   madoguchi issue [--reader NAME] [--pin-fd N] [--same-pin] [--puk] [--old-serial S]
@@ -302,10 +308,10 @@ func setup(ctx context.Context, c common, logStderr io.Writer) (*env, error) {
 	return e, nil
 }
 
-func (e *env) app(face string, onPaint func(app.PaintReport)) *app.App {
+func (e *env) app(face string, onPaint func(app.PaintReport), quit func()) *app.App {
 	d := app.Deps{
 		Config: e.cfg, Store: e.store, Messages: e.msgs, Log: e.log, Version: version,
-		DataDir: e.dataDir, Mode: e.mode, Face: face, Started: started, OnFirstPaint: onPaint,
+		DataDir: e.dataDir, Mode: e.mode, Face: face, Started: started, OnFirstPaint: onPaint, Quit: quit,
 	}
 	if !e.cfg.Card.Demo() {
 		w := newReaderWatch(e.cfg.Card.Reader, e.log)
@@ -327,6 +333,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("config "+verb, stderr)
 	file := fs.String("config", "", "config file")
 	data := fs.String("data", "", "data directory")
+	codeFD := fs.Int("code-fd", -1, "kiosk-code: read the code (twice, two lines) from this file descriptor instead of the terminal")
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
@@ -352,9 +359,65 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "# config file: %s\n# data directory: %s\n%s", p, d, c.TOML())
+	case "kiosk-code":
+		return setKioskCode(p, *codeFD, stdout, stderr)
 	default:
-		return fmt.Errorf("%w: config %s: want init, path or show", errUsage, verb)
+		return fmt.Errorf("%w: config %s: want init, path, show or kiosk-code", errUsage, verb)
 	}
+	return nil
+}
+
+// setKioskCode asks for the supervisor code that leaves kiosk mode (twice,
+// without echo) and stores its argon2id hash in the config file.
+func setKioskCode(path string, fd int, stdout, stderr io.Writer) error {
+	code, ok, err := readPIN(fd, stderr, "supervisor code (8 or more characters):")
+	if err != nil || !ok {
+		return errors.Join(err, fmt.Errorf("%w: no code given", errUsage))
+	}
+	defer code.Wipe()
+	again, _, err := readPIN(fd, stderr, "again:")
+	if err != nil {
+		return err
+	}
+	defer again.Wipe()
+	same := false
+	_ = code.Reveal(func(a []byte) error {
+		return again.Reveal(func(b []byte) error { same = string(a) == string(b) && len(a) >= 8; return nil })
+	})
+	if !same {
+		return fmt.Errorf("%w: the two entries differ, or the code is shorter than 8 characters", errUsage)
+	}
+	h, err := passhash.Hash(code)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if err := config.WriteTemplate(path); err != nil {
+			return err
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	line := fmt.Sprintf("exit_code_hash = %q", h)
+	re := regexp.MustCompile(`(?m)^exit_code_hash\s*=.*$`)
+	var out string
+	switch {
+	case re.Match(b):
+		out = re.ReplaceAllLiteralString(string(b), line)
+	case regexp.MustCompile(`(?m)^\[kiosk\]\s*$`).Match(b):
+		out = regexp.MustCompile(`(?m)^\[kiosk\]\s*$`).ReplaceAllLiteralString(string(b), "[kiosk]\n"+line)
+	default:
+		out = strings.TrimRight(string(b), "\n") + "\n\n[kiosk]\n" + line + "\n"
+	}
+	if _, err := config.Parse([]byte(out)); err != nil {
+		return fmt.Errorf("the config file would not be valid: %w", err)
+	}
+	if err := os.WriteFile(path, []byte(out), 0o600); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "kiosk exit code set in %s\n", path)
 	return nil
 }
 

@@ -29,6 +29,7 @@ import (
 	cardsim "madoguchi/drivers/card/sim"
 	"madoguchi/drivers/card/vpcd"
 	"madoguchi/drivers/jlis"
+	"madoguchi/drivers/jlis/api"
 )
 
 // The self-test's citizen PINs: fixed, for virtual cards only. The long
@@ -39,6 +40,7 @@ const (
 	stSignNext = "NEXTPASSW9Z"
 	stPUK      = "73915482"
 	stNewPIN   = "8642"
+	stSignNew  = "KIOSKRESET5W"
 )
 
 // acceptanceReport is what `madoguchi selftest` prints.
@@ -393,6 +395,22 @@ func (st *selftest) run(ctx context.Context) {
 		return p.ChangeDetails(ctx, c, flow.DetailsInput{Visit: visit(), Address: "デモ県デモ市北二丁目４番５号", Lang: "ja",
 			PINs: pins("input-assist", stPIN4, "sign", stSign)})
 	})
+	// The kiosk's procedures on the same card: the status check, and the
+	// signature password reset after a smartphone face-check reservation,
+	// proven with the auth PIN.
+	st.procedure(ctx, "status_check", a, 0, func(c *card.Card) (flow.Result, error) {
+		s, err := p.StatusCheck(ctx, c)
+		if err == nil && (!s.Online || s.AuthState != flow.StateGood) {
+			err = fmt.Errorf("status check: online %v, auth certificate %s", s.Online, s.AuthState)
+		}
+		return flow.Result{Expiry: s.Expiry}, err
+	})
+	st.procedure(ctx, "reserved_reset", a, 2, func(c *card.Card) (flow.Result, error) {
+		if _, err := st.client.CreateReservation(ctx, jlis.NewIdempotencyKey(), api.Reservation{CardSerial: c.Serial(), PIN: api.ReservationPINSign}); err != nil {
+			return flow.Result{}, err
+		}
+		return p.ReservedReset(ctx, c, flow.ReservedResetInput{PIN: card.PINSign, Proof: secret.NewPIN(stNewPIN), NewPIN: secret.NewPIN(stSignNew), Lang: "en"})
+	})
 	if b, err := st.makeCard(ctx, "due"); err != nil {
 		fail("cert_renewal", err)
 	} else {
@@ -508,7 +526,7 @@ func (st *selftest) showFace(ctx context.Context, c *card.Card) error {
 // files (logs, JSON, TOML).
 func scanPrivacy(dir string) acceptancePrivacy {
 	var out acceptancePrivacy
-	long := []string{stSign, stSignNext, stPUK, cardsim.DemoHolder.IndividualNumber}
+	long := []string{stSign, stSignNext, stSignNew, stPUK, cardsim.DemoHolder.IndividualNumber}
 	short := []*regexp.Regexp{}
 	for _, p := range []string{stPIN4, stNewPIN} {
 		short = append(short, regexp.MustCompile(`(^|[^0-9:.\-T_])`+p+`($|[^0-9:.\-Z_])`))

@@ -65,14 +65,14 @@ func TestSelftest(t *testing.T) {
 			t.Errorf("%s not run in both generations: %v", name, seen[name])
 		}
 	}
-	for _, name := range []string{"puk_unlock", "suspension", "suspension_lift", "return"} {
+	for _, name := range []string{"puk_unlock", "suspension", "suspension_lift", "return", "status_check", "reserved_reset"} {
 		if len(seen[name]) == 0 {
 			t.Errorf("%s not run", name)
 		}
 	}
 
 	// Our own scan, independent of the self-test's.
-	secrets := []string{stSign, stSignNext, stPUK, cardsim.DemoHolder.IndividualNumber}
+	secrets := []string{stSign, stSignNext, stSignNew, stPUK, cardsim.DemoHolder.IndividualNumber}
 	short := regexp.MustCompile(`(^|[^0-9])(` + stPIN4 + `|` + stNewPIN + `)($|[^0-9])`)
 	files := 0
 	filepath.Walk(data, func(path string, info os.FileInfo, err error) error {

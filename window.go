@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync/atomic"
 	"time"
 
 	"github.com/wailsapp/wails/v2"
@@ -61,7 +62,15 @@ func cmdWindow(ctx context.Context, args []string, stderr io.Writer) error {
 			runtime.Quit(wctx)
 		}()
 	}
-	a := e.app("window", onPaint)
+	// Kiosk mode: fullscreen, no window chrome, and no way out but the
+	// supervisor's code (app.KioskExit), which lets the close through.
+	kiosk := e.mode == app.ModeKiosk
+	var mayClose atomic.Bool
+	a := e.app("window", onPaint, func() {
+		mayClose.Store(true)
+		<-ready
+		runtime.Quit(wctx)
+	})
 
 	title := "窓口 Madoguchi"
 	if a.Info().Demo {
@@ -78,7 +87,14 @@ func cmdWindow(ctx context.Context, args []string, stderr io.Writer) error {
 			wctx = ctx
 			close(ready)
 		},
-		Bind: []any{a},
+		Bind:          []any{a},
+		Fullscreen:    kiosk,
+		Frameless:     kiosk,
+		DisableResize: kiosk,
+		AlwaysOnTop:   kiosk,
+		OnBeforeClose: func(context.Context) (prevent bool) {
+			return kiosk && !mayClose.Load()
+		},
 		Linux: &linux.Options{
 			ProgramName: "madoguchi",
 			// Counter PCs often lack a usable GPU; software rendering is

@@ -83,6 +83,8 @@ type Deps struct {
 	Now func() time.Time
 	// Counter wires the counter procedures; nil: not available.
 	Counter *CounterDeps
+	// Quit closes the face (kiosk mode's supervisor exit); nil: nothing.
+	Quit func()
 }
 
 // App is the facade bound to the UI.
@@ -92,6 +94,8 @@ type App struct {
 
 	mu   sync.Mutex
 	sess *counterSession // the card on the counter's reader
+
+	kiosk kiosk
 }
 
 // New builds the facade.

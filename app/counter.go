@@ -163,18 +163,7 @@ func (a *App) cardView(ctx context.Context, c *card.Card) (CardView, error) {
 	if err != nil && card.IsGone(err) {
 		return CardView{}, ErrNoCard
 	}
-	for _, spec := range prof.PINs {
-		t, ok := tries[spec.Kind]
-		if !ok {
-			t = -1
-		}
-		pv := PINView{Kind: string(spec.Kind), Label: pinLabel(spec.Kind), Min: spec.Min, Max: spec.Max,
-			Digits: spec.Charset == card.Digits, Tries: t, MaxTries: spec.MaxTries}
-		if t >= 0 {
-			pv.Notice = pinpolicy.BeforeEntry(t)
-		}
-		v.PINs = append(v.PINs, pv)
-	}
+	v.PINs = pinViews(prof, tries)
 	var auth time.Time
 	if cert, err := c.AuthCertificate(ctx); err == nil {
 		auth = cert.NotAfter
@@ -217,6 +206,25 @@ func last4(serial string) string {
 		return serial[len(serial)-4:]
 	}
 	return serial
+}
+
+// pinViews describes every PIN of a profile with its tries left (-1: not
+// known) and what to say before an entry.
+func pinViews(prof *card.Profile, tries map[card.PINKind]int) []PINView {
+	var out []PINView
+	for _, spec := range prof.PINs {
+		t, ok := tries[spec.Kind]
+		if !ok {
+			t = -1
+		}
+		pv := PINView{Kind: string(spec.Kind), Label: pinLabel(spec.Kind), Min: spec.Min, Max: spec.Max,
+			Digits: spec.Charset == card.Digits, Tries: t, MaxTries: spec.MaxTries}
+		if t >= 0 {
+			pv.Notice = pinpolicy.BeforeEntry(t)
+		}
+		out = append(out, pv)
+	}
+	return out
 }
 
 // pinLabel is the message key naming a PIN.

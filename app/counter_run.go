@@ -89,6 +89,24 @@ type ProcedureOutcome struct {
 // flow. A procedure that stops is an outcome with a Failure, not an
 // error: the screen says where and what to do.
 func (a *App) RunProcedure(r ProcedureRequest) (ProcedureOutcome, error) {
+	if r.Procedure == "reserved_reset" {
+		return ProcedureOutcome{}, &Error{Code: i18n.Key("counter.error.unknown_procedure")}
+	}
+	return a.run(r)
+}
+
+// KioskRun performs a kiosk procedure: puk_unlock or reserved_reset (the
+// PIN to reset in Target, the other PIN as its own kind, the new value as
+// kind "new").
+func (a *App) KioskRun(r ProcedureRequest) (ProcedureOutcome, error) {
+	a.KioskTouch()
+	if r.Procedure != "puk_unlock" && r.Procedure != "reserved_reset" {
+		return ProcedureOutcome{}, &Error{Code: i18n.Key("counter.error.unknown_procedure")}
+	}
+	return a.run(r)
+}
+
+func (a *App) run(r ProcedureRequest) (ProcedureOutcome, error) {
 	ctx, cancel := a.counterCtx()
 	defer cancel()
 	pins := map[card.PINKind]secret.Value{}
@@ -157,6 +175,15 @@ func (a *App) RunProcedure(r ProcedureRequest) (ProcedureOutcome, error) {
 			var pr flow.PINResetResult
 			pr, err = p.PINReset(ctx, c, flow.PINResetInput{PIN: kind, NewPIN: pins[kind], Lang: r.Lang, Visit: visit})
 			res = flow.Result{ProcedureID: pr.ProcedureID, Receipt: pr.Receipt, APDUs: pr.APDUs, Expiry: pr.Expiry}
+		}
+	case "reserved_reset":
+		if err = withCard(); err == nil {
+			kind := card.PINKind(r.Target)
+			other := card.PINAuth
+			if kind == card.PINAuth {
+				other = card.PINSign
+			}
+			res, err = p.ReservedReset(ctx, c, flow.ReservedResetInput{PIN: kind, Proof: pins[other], NewPIN: pins["new"], Lang: r.Lang})
 		}
 	case "puk_unlock":
 		if err = withCard(); err == nil {
@@ -271,6 +298,8 @@ func Describe(c *card.Card, err error, msgs *i18n.Bundle, lang string) *Failure 
 		f.Code = i18n.Key("flow.error.nothing_changed")
 	case errors.Is(err, flow.ErrMissingPIN):
 		f.Code = i18n.Key("flow.error.missing_pin")
+	case errors.Is(err, flow.ErrNoReservation):
+		f.Code = i18n.Key("flow.error.no_reservation")
 	case errors.Is(err, flow.ErrNotSuspended):
 		f.Code = i18n.Key("flow.error.not_suspended")
 	case errors.Is(err, card.ErrNoSuchPIN):

@@ -35,6 +35,21 @@ type Config struct {
 	Log      Log     `toml:"log"`
 	Serve    Serve   `toml:"serve"`
 	Printer  Printer `toml:"printer"`
+	Kiosk    Kiosk   `toml:"kiosk"`
+}
+
+// Kiosk configures the unattended self-service mode.
+type Kiosk struct {
+	// IdleSeconds: after this long without a touch, everything of the
+	// citizen is cleared (a warning shows WarnSeconds before).
+	IdleSeconds int `toml:"idle_seconds"`
+	WarnSeconds int `toml:"warn_seconds"`
+	// ShufflePINPad shuffles the PIN pad's digits for every entry.
+	ShufflePINPad bool `toml:"shuffle_pinpad"`
+	// ExitCodeHash is the argon2id hash of the supervisor code that leaves
+	// kiosk mode ("madoguchi config kiosk-code" sets it). Empty: the demo
+	// code in demo mode, no way out otherwise.
+	ExitCodeHash string `toml:"exit_code_hash"`
 }
 
 // Printer configures receipt printing through CUPS.
@@ -110,6 +125,7 @@ func Default() Config {
 		Log:          Log{Level: "info", MaxMiB: 10, Keep: 5},
 		Serve:        Serve{Addr: "127.0.0.1:8080"},
 		Printer:      Printer{URI: "http://localhost:631", Media: "roll80"},
+		Kiosk:        Kiosk{IdleSeconds: 60, WarnSeconds: 15, ShufflePINPad: true},
 	}
 }
 
@@ -158,16 +174,26 @@ func Load(path string) (Config, error) {
 	if err != nil {
 		return c, fmt.Errorf("read config: %w", err)
 	}
-	md, err := toml.Decode(string(data), &c)
+	c, err = Parse(data)
 	if err != nil {
 		return c, fmt.Errorf("config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// Parse reads a config file's content over the defaults and validates it.
+func Parse(data []byte) (Config, error) {
+	c := Default()
+	md, err := toml.Decode(string(data), &c)
+	if err != nil {
+		return c, err
 	}
 	if u := md.Undecoded(); len(u) > 0 {
 		keys := make([]string, len(u))
 		for i, k := range u {
 			keys[i] = k.String()
 		}
-		return c, fmt.Errorf("config %s: unknown settings: %s", path, strings.Join(keys, ", "))
+		return c, fmt.Errorf("unknown settings: %s", strings.Join(keys, ", "))
 	}
 	return c, c.Validate()
 }
@@ -191,6 +217,9 @@ func (c Config) Validate() error {
 	}
 	if c.Printer.Media != "roll80" && c.Printer.Media != "a4" {
 		return fmt.Errorf("config: printer.media %q: want roll80 or a4", c.Printer.Media)
+	}
+	if c.Kiosk.IdleSeconds < 10 || c.Kiosk.WarnSeconds < 1 || c.Kiosk.WarnSeconds >= c.Kiosk.IdleSeconds {
+		return fmt.Errorf("config: kiosk.idle_seconds must be at least 10 and kiosk.warn_seconds between 1 and idle_seconds")
 	}
 	return nil
 }
@@ -266,6 +295,18 @@ uri = "http://localhost:631"
 media = "roll80"
 # Also print the municipality's copy, with a line for the signature.
 copy = false
+
+[kiosk]
+# After this many seconds without a touch the kiosk clears everything of
+# the citizen from the screen and from memory; a warning shows before.
+idle_seconds = 60
+warn_seconds = 15
+# Shuffle the PIN pad's digits for every entry (against shoulder surfing).
+shuffle_pinpad = true
+# The argon2id hash of the supervisor code that leaves kiosk mode; set it
+# with "madoguchi config kiosk-code". Empty: in demo mode the demo code
+# (see README), otherwise no way out from the screen.
+exit_code_hash = ""
 `
 
 // WriteTemplate writes Template to path unless a file is already there.

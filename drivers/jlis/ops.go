@@ -236,3 +236,39 @@ func (c *Client) SendEvents(ctx context.Context, key IdempotencyKey, ev api.Even
 	err := c.do(ctx, call{op: "send events", method: http.MethodPost, template: api.PathEvents, path: api.PathEvents, key: key, body: ev, out: &out})
 	return out, err
 }
+
+// CreateReservation records that the holder of a card passed a remote
+// face check for a PIN reset at an unattended kiosk (POST
+// /v1/reservations): r.CardSerial and r.PIN (api.ReservationPINSign or
+// api.ReservationPINAuth, the PIN to reset) are required, the server
+// fills in the id, state and times. In reality the smartphone face-check
+// service creates reservations; the reference server accepts them from
+// any terminal. A card that is not issued is ErrConflict (card-state);
+// an unknown card ErrNotFound.
+func (c *Client) CreateReservation(ctx context.Context, key IdempotencyKey, r api.Reservation) (api.Reservation, error) {
+	var out api.Reservation
+	if r.CardSerial == "" {
+		return out, fmt.Errorf("jlis: create reservation: %w: empty card serial", ErrInvalidRequest)
+	}
+	err := c.do(ctx, call{op: "create reservation", method: http.MethodPost, template: api.PathReservations, path: api.PathReservations, key: key, body: r, out: &out})
+	return out, err
+}
+
+// Reservations lists a card's open reservations, oldest first (GET
+// /v1/cards/{serial}/reservations): neither used nor expired. A kiosk
+// sends one's id with its reset-pin authorisation
+// (api.AuthoriseRequest.Reservation).
+func (c *Client) Reservations(ctx context.Context, serial string) ([]api.Reservation, error) {
+	var out []api.Reservation
+	p, err := fillPath(api.PathCardReservations, "serial", serial)
+	if err != nil {
+		return nil, fmt.Errorf("jlis: reservations: %w", err)
+	}
+	if err := c.do(ctx, call{op: "reservations", method: http.MethodGet, template: api.PathCardReservations, path: p, out: &out}); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []api.Reservation{}
+	}
+	return out, nil
+}

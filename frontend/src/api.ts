@@ -165,7 +165,8 @@ export interface IdentityInput {
 }
 
 export interface PINEntry {
-  kind: PINKind;
+  /** "new": the new value of a kiosk's reserved reset (its target is ProcedureRequest.target) */
+  kind: PINKind | 'new';
   value: string;
 }
 
@@ -176,6 +177,7 @@ export type ProcedureID =
   | 'change_of_details'
   | 'pin_reset'
   | 'puk_unlock'
+  | 'reserved_reset'
   | 'suspension'
   | 'suspension_lift'
   | 'return';
@@ -218,6 +220,54 @@ export interface ProcedureOutcome {
   failure?: Failure;
   ms: number;
   apdus: number;
+}
+
+/** What the kiosk screens need once (app.KioskSettings). */
+export interface KioskSettings {
+  idleSeconds: number;
+  warnSeconds: number;
+  /** shuffle the PIN pad's digit keys for every entry */
+  shuffle: boolean;
+  /** in the order of the language choice */
+  languages: Language[] | null;
+}
+
+/** The Go side's state of the citizen's kiosk session (app.KioskView). */
+export interface KioskView {
+  active: boolean;
+  lang?: string;
+  secondsLeft: number;
+  /** a card session is open */
+  card: boolean;
+}
+
+/** The card on the kiosk's reader (one placement for the whole procedure). */
+export interface KioskCardView {
+  generation: Generation;
+  hasPUK: boolean;
+  pins: PINView[] | null;
+  expiry: Expiry;
+}
+
+/** A certificate's state at the central system. */
+export type CertState = 'good' | 'suspended' | 'revoked' | 'unknown';
+
+/** A smartphone credential of the card's holder. */
+export interface PhoneView {
+  state: string;
+  notAfter: string;
+}
+
+/** The kiosk's status check: expiry, certificate states, phones, tries. */
+export interface KioskStatusView {
+  generation: Generation;
+  expiry: Expiry;
+  authState: CertState | string;
+  signState: CertState | string;
+  phones: PhoneView[] | null;
+  /** the central system answered (else: what the card holds only) */
+  online: boolean;
+  pins: PINView[] | null;
 }
 
 /** The demo cards DemoInsert can put into the built-in reader. */
@@ -279,6 +329,15 @@ export const api = {
   RunProcedure: (r: ProcedureRequest) => call<ProcedureOutcome>('RunProcedure', r),
   DemoInsert: (kind: DemoCardKind) => call<CardView>('DemoInsert', kind),
   CounterEnd: () => call<boolean>('CounterEnd'),
+  KioskSettings: () => call<KioskSettings>('KioskSettings'),
+  KioskStart: (lang: string) => call<KioskView>('KioskStart', lang),
+  KioskTouch: () => call<KioskView>('KioskTouch'),
+  KioskEnd: () => call<boolean>('KioskEnd'),
+  KioskState: () => call<KioskView>('KioskState'),
+  KioskExit: (code: string) => call<boolean>('KioskExit', code),
+  KioskCard: () => call<KioskCardView>('KioskCard'),
+  KioskStatus: () => call<KioskStatusView>('KioskStatus'),
+  KioskRun: (r: ProcedureRequest) => call<ProcedureOutcome>('KioskRun', r),
 };
 
 /** login sends the access code when `serve` runs beyond loopback. */

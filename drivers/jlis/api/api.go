@@ -42,6 +42,16 @@ const (
 	MaxEventsPerRequest = 500
 )
 
+// Reservations for the kiosk PIN reset (docs/JLIS-API.md §5.1).
+const (
+	// PathReservations: POST creates a reservation (in reality the
+	// smartphone face-check service does; the reference server accepts it
+	// from any authenticated client).
+	PathReservations = "/v1/reservations"
+	// PathCardReservations: GET lists the card's open reservations.
+	PathCardReservations = "/v1/cards/{serial}/reservations"
+)
+
 // CA names: one issuing CA per purpose (domain.md §3).
 const (
 	CAAuth     = "auth"
@@ -236,6 +246,12 @@ type AuthoriseRequest struct {
 	Ref       uint16 `json:"ref"`              // key or file reference on the card
 	Digest    []byte `json:"digest,omitempty"` // SHA-256 of the bytes to write (write-cert, write-text)
 	Challenge []byte `json:"challenge"`        // from GET CHALLENGE, 8 bytes
+	// Reservation is the id of an open Reservation, for a reset-pin at an
+	// unattended kiosk: the server checks that it is open, for this card
+	// and for the PIN whose reference is Ref, and not expired, and marks
+	// it used in the same transaction as the authorisation. A bad one is
+	// refused with CodeReservationInvalid. Only with reset-pin.
+	Reservation string `json:"reservation,omitempty"`
 }
 
 // Authorisation: the cryptogram out, for EXTERNAL AUTHENTICATE.
@@ -243,6 +259,34 @@ type Authorisation struct {
 	ID         string    `json:"id"`
 	Cryptogram []byte    `json:"cryptogram"`
 	ExpiresAt  time.Time `json:"expiresAt"`
+}
+
+// Reservation PINs: the PIN a kiosk reset may set.
+const (
+	ReservationPINSign = "sign" // the signature password (key reference 0x1B)
+	ReservationPINAuth = "auth" // the user-authentication PIN (key reference 0x18)
+)
+
+// Reservation states. "expired" is an open reservation past ExpiresAt.
+const (
+	ReservationOpen    = "open"
+	ReservationUsed    = "used"
+	ReservationExpired = "expired"
+)
+
+// Reservation is the central system's record that a citizen passed a
+// remote face check (on their smartphone) for a PIN reset at an
+// unattended kiosk (domain.md §1, §2). POST /v1/reservations creates one
+// from CardSerial and PIN; the server fills in the rest. The kiosk shows
+// the card and the OTHER PIN and sends the id with its reset-pin
+// authorisation, which uses it up.
+type Reservation struct {
+	ID         string    `json:"id,omitempty"`
+	CardSerial string    `json:"cardSerial"`
+	PIN        string    `json:"pin"`             // ReservationPINSign or ReservationPINAuth: the PIN to reset
+	State      string    `json:"state,omitempty"` // ReservationOpen, ReservationUsed, ReservationExpired
+	CreatedAt  time.Time `json:"createdAt,omitzero"`
+	ExpiresAt  time.Time `json:"expiresAt,omitzero"`
 }
 
 // PhoneRequest asks for a smartphone credential (POST /v1/phones).
@@ -321,6 +365,7 @@ const (
 	CodeAttestation         = "attestation-not-allowed"  // 422: secure element/app not on the allow-list
 	CodePhoneActive         = "phone-active"             // 409: an active phone exists; confirm replacement
 	CodeChallengeReused     = "challenge-reused"         // 409: this challenge was answered already
+	CodeReservationInvalid  = "reservation-invalid"      // 409: the reservation is unknown, used, expired, or for another card or PIN
 	CodeRateLimited         = "rate-limited"             // 429
 	CodeInternal            = "internal"                 // 500
 	CodeUnavailable         = "unavailable"              // 503 (also injected faults)

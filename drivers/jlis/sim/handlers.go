@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"net/http"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -435,6 +436,9 @@ func (s *server) authorise(ctx context.Context, tx querier, r *http.Request, bod
 	if write != (len(req.Digest) == 32) {
 		return 0, nil, refuse(400, api.CodeBadRequest, "a write needs the 32-byte SHA-256 of the content; other operations none")
 	}
+	if req.Reservation != "" && op != card.OpResetPIN {
+		return 0, nil, refuse(400, api.CodeBadRequest, "a reservation goes with %s only", api.OpResetPIN)
+	}
 	c, err := s.cardForUpdate(ctx, tx, r.PathValue("serial"))
 	if err != nil {
 		return 0, nil, err
@@ -445,6 +449,14 @@ func (s *server) authorise(ctx context.Context, tx querier, r *http.Request, bod
 	}
 	if !allowed {
 		return 0, nil, refuse(409, api.CodeCardState, "%s is not allowed on a %s card", req.Operation, c.State)
+	}
+	// A kiosk reset: the reservation must be open for this card and PIN;
+	// it is used up below, in this transaction, only when the
+	// authorisation is granted.
+	if req.Reservation != "" {
+		if err := s.checkReservation(ctx, tx, req.Reservation, c.Serial, req.Ref); err != nil {
+			return 0, nil, err
+		}
 	}
 	now := s.now()
 	id := hex.EncodeToString(randBytes(12))
@@ -458,6 +470,16 @@ func (s *server) authorise(ctx context.Context, tx querier, r *http.Request, bod
 	}
 	if n, _ := res.RowsAffected(); n == 0 {
 		return 0, nil, refuse(409, api.CodeChallengeReused, "this challenge was answered already")
+	}
+	if req.Reservation != "" {
+		res, err := tx.ExecContext(ctx, `UPDATE reservations SET state = 'used', used_at = ?, authorisation = ? WHERE id = ? AND state = 'open'`,
+			ts(now), id, req.Reservation)
+		if err != nil {
+			return 0, nil, err
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return 0, nil, refuse(409, api.CodeReservationInvalid, "the reservation was used already")
+		}
 	}
 	g := card.Grant{Op: op, Ref: req.Ref}
 	copy(g.Digest[:], req.Digest)
@@ -619,4 +641,136 @@ func (s *server) ingestEvents(ctx context.Context, tx querier, r *http.Request, 
 		}
 	}
 	return 200, res, nil
+}
+
+// reservationRefs maps a reservation's PIN to the key reference of that
+// PIN on the card (the same on both generations, drivers/card/spec.go).
+var reservationRefs = map[string]uint16{api.ReservationPINSign: card.PINRefSign, api.ReservationPINAuth: card.PINRefAuth}
+
+// loadReservation reads a reservation; an open one past its expiry reads
+// as expired.
+func (s *server) loadReservation(ctx context.Context, q querier, id string) (api.Reservation, error) {
+	var rv api.Reservation
+	var created, expires string
+	err := q.QueryRowContext(ctx, `SELECT id, card_serial, pin, state, created_at, expires_at FROM reservations WHERE id = ?`, id).
+		Scan(&rv.ID, &rv.CardSerial, &rv.PIN, &rv.State, &created, &expires)
+	if err != nil {
+		return rv, err
+	}
+	rv.CreatedAt, rv.ExpiresAt = parseTS(created), parseTS(expires)
+	if rv.State == api.ReservationOpen && !s.now().Before(rv.ExpiresAt) {
+		rv.State = api.ReservationExpired
+	}
+	return rv, nil
+}
+
+// createReservation records a remote face check for a kiosk PIN reset
+// (POST /v1/reservations). In reality the smartphone face-check service
+// makes reservations; the reference server takes them from any
+// authenticated client.
+func (s *server) createReservation(ctx context.Context, tx querier, r *http.Request, body []byte) (int, any, error) {
+	var req api.Reservation
+	if err := decode(body, &req); err != nil {
+		return 0, nil, err
+	}
+	if req.ID != "" || req.State != "" || !req.CreatedAt.IsZero() || !req.ExpiresAt.IsZero() {
+		return 0, nil, refuse(400, api.CodeBadRequest, "id, state and times are the server's")
+	}
+	if _, ok := reservationRefs[req.PIN]; !ok {
+		return 0, nil, refuse(400, api.CodeBadRequest, "pin must be %s or %s", api.ReservationPINSign, api.ReservationPINAuth)
+	}
+	c, err := s.cardForUpdate(ctx, tx, req.CardSerial)
+	if err != nil {
+		return 0, nil, err
+	}
+	if c.State != api.StateIssued {
+		return 0, nil, refuse(409, api.CodeCardState, "a PIN reset needs an issued card, this one is %s", c.State)
+	}
+	now := s.now()
+	id := hex.EncodeToString(randBytes(12))
+	if _, err := tx.ExecContext(ctx, `INSERT INTO reservations (id, card_serial, pin, state, created_by, created_at, expires_at) VALUES (?, ?, ?, 'open', ?, ?, ?)`,
+		id, c.Serial, req.PIN, terminalName(ctx), ts(now), ts(now.Add(s.reservationTTL))); err != nil {
+		return 0, nil, err
+	}
+	rv, err := s.loadReservation(ctx, tx, id)
+	return 201, rv, err
+}
+
+// getReservations lists a card's open reservations, oldest first (GET
+// /v1/cards/{serial}/reservations).
+func (s *server) getReservations(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	serial := r.PathValue("serial")
+	out, err := s.openReservations(ctx, serial)
+	if errors.Is(err, sql.ErrNoRows) {
+		writeProblem(w, refuse(404, api.CodeNotFound, "no such card"))
+		return
+	}
+	if err != nil {
+		writeProblem(w, refuse(500, api.CodeInternal, "internal error"))
+		return
+	}
+	writeJSON(w, 200, out)
+}
+
+func (s *server) openReservations(ctx context.Context, serial string) ([]api.Reservation, error) {
+	var n int
+	if err := s.db.DB.QueryRowContext(ctx, `SELECT count(*) FROM cards WHERE serial = ?`, serial).Scan(&n); err != nil {
+		return nil, err
+	}
+	if n == 0 {
+		return nil, sql.ErrNoRows
+	}
+	rows, err := s.db.DB.QueryContext(ctx, `SELECT id FROM reservations WHERE card_serial = ? AND state = 'open'`, serial)
+	if err != nil {
+		return nil, err
+	}
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	out := []api.Reservation{}
+	for _, id := range ids {
+		rv, err := s.loadReservation(ctx, s.db.DB, id)
+		if err != nil {
+			return nil, err
+		}
+		if rv.State == api.ReservationOpen {
+			out = append(out, rv)
+		}
+	}
+	// The stored times are RFC 3339 with trimmed fractions: not
+	// comparable as text.
+	sort.SliceStable(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	return out, nil
+}
+
+// checkReservation refuses a reservation that is not open, not for this
+// card, or not for the PIN whose key reference is ref.
+func (s *server) checkReservation(ctx context.Context, tx querier, id, serial string, ref uint16) error {
+	rv, err := s.loadReservation(ctx, tx, id)
+	switch {
+	case errors.Is(err, sql.ErrNoRows) || (err == nil && rv.CardSerial != serial):
+		return refuse(409, api.CodeReservationInvalid, "no such reservation for this card")
+	case err != nil:
+		return err
+	case reservationRefs[rv.PIN] != ref:
+		return refuse(409, api.CodeReservationInvalid, "the reservation is for the %s PIN", rv.PIN)
+	case rv.State == api.ReservationUsed:
+		return refuse(409, api.CodeReservationInvalid, "the reservation was used already")
+	case rv.State == api.ReservationExpired:
+		return refuse(409, api.CodeReservationInvalid, "the reservation expired at %s", rv.ExpiresAt.UTC().Format(time.RFC3339))
+	case rv.State != api.ReservationOpen:
+		return refuse(409, api.CodeReservationInvalid, "the reservation is %s", rv.State)
+	}
+	return nil
 }

@@ -62,8 +62,15 @@ type Options struct {
 	// RateLimit is requests per second per terminal (burst twice that);
 	// 0 means 50.
 	RateLimit float64
-	Log       *slog.Logger
+	// ReservationTTL is how long a kiosk PIN-reset reservation stays open
+	// after it is made; 0 means DefaultReservationTTL.
+	ReservationTTL time.Duration
+	Log            *slog.Logger
 }
+
+// DefaultReservationTTL is how long a reservation for a kiosk PIN reset
+// stays open by default: 7 days.
+const DefaultReservationTTL = 7 * 24 * time.Hour
 
 // Running is a started server.
 type Running struct {
@@ -114,6 +121,8 @@ type server struct {
 	// timeout's sleeps.
 	writeMu sync.Mutex
 	now     func() time.Time
+	// reservationTTL: how long a kiosk PIN-reset reservation stays open.
+	reservationTTL time.Duration
 }
 
 type allowEntry struct {
@@ -130,7 +139,10 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 		return nil, fmt.Errorf("faults out of range: %+v", o.Faults)
 	}
 	p := paths(o.Dir)
-	s := &server{cas: map[string]keyPair{}, log: o.Log, faults: o.Faults, now: time.Now}
+	s := &server{cas: map[string]keyPair{}, log: o.Log, faults: o.Faults, now: time.Now, reservationTTL: o.ReservationTTL}
+	if s.reservationTTL <= 0 {
+		s.reservationTTL = DefaultReservationTTL
+	}
 	var err error
 	if s.root, err = readPair(Files{p.RootCA, p.RootKey}); err != nil {
 		return nil, fmt.Errorf("central simulator in %s is not initialised (madoguchi jlis-sim init): %w", o.Dir, err)
@@ -234,7 +246,7 @@ var titles = map[string]string{
 	api.CodeNotFound: "Not found", api.CodeInvalidTransition: "Card state change not allowed", api.CodeCardState: "Not allowed in the card's state",
 	api.CodeConflict: "Already exists", api.CodeCertState: "Not allowed in the certificate's state", api.CodeIdempotencyRequired: "Idempotency-Key required", api.CodeIdempotencyReused: "Idempotency-Key reused with another request",
 	api.CodeProofInvalid: "Proof of possession invalid", api.CodeAttestation: "Secure element or app not approved",
-	api.CodePhoneActive: "An active phone exists", api.CodeChallengeReused: "Challenge already answered",
+	api.CodePhoneActive: "An active phone exists", api.CodeChallengeReused: "Challenge already answered", api.CodeReservationInvalid: "Reservation not valid",
 	api.CodeRateLimited: "Too many requests", api.CodeInternal: "Internal error", api.CodeUnavailable: "Unavailable",
 }
 
@@ -311,6 +323,7 @@ func (s *server) apiHandler() http.Handler {
 	m.HandleFunc("GET "+api.PathCard, s.getCard)
 	m.HandleFunc("GET "+api.PathCertificate, s.getCertificate)
 	m.HandleFunc("GET "+api.PathPhone, s.getPhone)
+	m.HandleFunc("GET "+api.PathCardReservations, s.getReservations)
 	m.Handle("POST "+api.PathCards, s.mutating("register card", s.registerCard))
 	m.Handle("POST "+api.PathCardTransition, s.mutating("transition", s.transition))
 	m.Handle("POST "+api.PathCardCerts, s.mutating("issue certificate", s.issueCertificate))
@@ -322,6 +335,7 @@ func (s *server) apiHandler() http.Handler {
 	m.Handle("POST "+api.PathPhones, s.mutating("issue phone", s.issuePhone))
 	m.Handle("DELETE "+api.PathPhone, s.mutating("revoke phone", s.revokePhone))
 	m.Handle("POST "+api.PathEvents, s.mutating("events", s.ingestEvents))
+	m.Handle("POST "+api.PathReservations, s.mutating("create reservation", s.createReservation))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeProblem(w, refuse(404, api.CodeNotFound, "no such resource"))
 	})

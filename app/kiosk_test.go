@@ -1,0 +1,93 @@
+package app
+
+import (
+	"errors"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"madoguchi/app/config"
+	"madoguchi/app/passhash"
+	"madoguchi/app/secret"
+)
+
+// TestKioskIdleClears: without a touch for the idle time, the Go side
+// forgets the citizen by itself (the screen may be frozen or closed).
+func TestKioskIdleClears(t *testing.T) {
+	cfg := config.Default()
+	cfg.Kiosk.IdleSeconds = 1
+	a := newApp(t, Deps{Config: cfg})
+	v := a.KioskStart("vi-VN")
+	if !v.Active || v.SecondsLeft != 1 {
+		t.Fatalf("after start: %+v", v)
+	}
+	time.Sleep(600 * time.Millisecond)
+	if v := a.KioskTouch(); !v.Active {
+		t.Fatal("a touch did not keep the session")
+	}
+	time.Sleep(600 * time.Millisecond)
+	if !a.KioskState().Active {
+		t.Fatal("cleared although touched 0.6 s ago")
+	}
+	deadline := time.Now().Add(3 * time.Second)
+	for a.KioskState().Active && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if v := a.KioskState(); v.Active || v.Lang != "" || v.Card {
+		t.Fatalf("not cleared after the idle time: %+v", v)
+	}
+}
+
+func TestKioskExit(t *testing.T) {
+	var quit atomic.Int32
+	a := newApp(t, Deps{Quit: func() { quit.Add(1) }})
+	if ok, err := a.KioskExit("12345678"); ok || !errors.Is(err, ErrKioskCode) {
+		t.Fatalf("wrong code: %v %v", ok, err)
+	}
+	if ok, err := a.KioskExit(DemoKioskCode); !ok || err != nil {
+		t.Fatalf("demo code: %v %v", ok, err)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if quit.Load() != 1 {
+		t.Fatal("the face was not closed")
+	}
+	// Five wrong codes lock it, the right one included afterwards.
+	for i := 0; i < 4; i++ {
+		a.KioskExit("0")
+	}
+	if _, err := a.KioskExit("0"); !errors.Is(err, ErrKioskLocked) {
+		t.Fatalf("fifth wrong code: %v", err)
+	}
+	if ok, err := a.KioskExit(DemoKioskCode); ok || !errors.Is(err, ErrKioskLocked) {
+		t.Fatalf("while locked: %v %v", ok, err)
+	}
+
+	// A configured hash replaces the demo code; outside the demo without
+	// one there is no way out from the screen.
+	cfg := config.Default()
+	cfg.Kiosk.ExitCodeHash, _ = passhash.Hash(secret.NewPassword("supervisor-77"))
+	b := newApp(t, Deps{Config: cfg})
+	if ok, _ := b.KioskExit(DemoKioskCode); ok {
+		t.Error("the demo code opened a configured kiosk")
+	}
+	if ok, err := b.KioskExit("supervisor-77"); !ok || err != nil {
+		t.Errorf("configured code: %v %v", ok, err)
+	}
+	cfg = config.Default()
+	cfg.Card.Reader, cfg.Central.Endpoint = "auto", "https://jlis.example"
+	c := newApp(t, Deps{Config: cfg})
+	if _, err := c.KioskExit(DemoKioskCode); !errors.Is(err, ErrNoWayOut) {
+		t.Errorf("production without a hash: %v", err)
+	}
+}
+
+func TestKioskLanguageOrder(t *testing.T) {
+	a := newApp(t, Deps{})
+	s := a.KioskSettings()
+	if len(s.Languages) < 2 || s.Languages[0].Tag != "ja" {
+		t.Fatalf("languages: %+v", s.Languages)
+	}
+	if s.IdleSeconds != 60 || !s.Shuffle {
+		t.Errorf("settings: %+v", s)
+	}
+}
