@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"madoguchi/drivers/card/cardtest"
 )
@@ -53,7 +54,12 @@ func TestProcedureVerbsThroughPCSCD(t *testing.T) {
 		r.Close()
 		return string(out), err
 	}
+	// The card may take a moment to show in the reader.
 	out, err := run("5307\n5307\nPASSWORD7\nPASSWORD7\n", "issue", "--same-pin")
+	for i := 0; i < 50 && err != nil && strings.Contains(out, "no card in the reader"); i++ {
+		time.Sleep(100 * time.Millisecond)
+		out, err = run("5307\n5307\nPASSWORD7\nPASSWORD7\n", "issue", "--same-pin")
+	}
 	if err != nil || !strings.Contains(out, "Card issued") || !strings.Contains(out, "signature certificate:") {
 		t.Fatalf("issue: %v\n%s", err, out)
 	}
