@@ -103,7 +103,15 @@ func (a *App) KioskRun(r ProcedureRequest) (ProcedureOutcome, error) {
 	if r.Procedure != "puk_unlock" && r.Procedure != "reserved_reset" {
 		return ProcedureOutcome{}, &Error{Code: i18n.Key("counter.error.unknown_procedure")}
 	}
-	return a.run(r)
+	a.kioskStep(r.Procedure, "pins")
+	out, err := a.run(r)
+	switch {
+	case err == nil && out.OK:
+		a.kioskStep(r.Procedure, "done")
+	case err == nil && out.Failure != nil && !out.Failure.Resume && out.Failure.Count == 0:
+		a.kioskStep(r.Procedure, "failed")
+	}
+	return out, err
 }
 
 func (a *App) run(r ProcedureRequest) (ProcedureOutcome, error) {

@@ -1,6 +1,9 @@
 package app
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"sync"
 	"time"
 
@@ -24,11 +27,14 @@ var kioskOrder = []string{"ja", "ja-x-easy", "en", "zh-Hans", "zh-Hant", "ko", "
 // cleared when they finish, or when the idle timeout passes — by a timer
 // here, so that a frozen or closed screen cannot keep it.
 type kiosk struct {
-	mu     sync.Mutex
-	active bool
-	lang   string
-	last   time.Time
-	timer  *time.Timer
+	mu      sync.Mutex
+	active  bool
+	lang    string
+	last    time.Time
+	timer   *time.Timer
+	session string // random id for the funnel figures
+	proc    string // the procedure chosen
+	done    bool   // the procedure finished (ok or not)
 	// fails and lockedUntil guard the supervisor code.
 	fails       int
 	lockedUntil time.Time
@@ -76,9 +82,51 @@ func (a *App) KioskSettings() KioskSettings {
 // KioskStart begins a citizen's session in their language.
 func (a *App) KioskStart(lang string) KioskView {
 	a.kiosk.mu.Lock()
+	if !a.kiosk.active {
+		a.kiosk.session, a.kiosk.proc, a.kiosk.done = randomID(), "", false
+	}
 	a.kiosk.active, a.kiosk.lang = true, a.d.Messages.Match(lang)
 	a.kiosk.mu.Unlock()
+	a.kioskStep("", "start")
 	return a.KioskTouch()
+}
+
+// KioskChoose records the procedure the citizen chose (for the funnel).
+func (a *App) KioskChoose(procedure string) KioskView {
+	a.kiosk.mu.Lock()
+	a.kiosk.proc = procedure
+	a.kiosk.mu.Unlock()
+	a.kioskStep(procedure, "procedure")
+	return a.KioskTouch()
+}
+
+// kioskStep records that the session reached a step.
+func (a *App) kioskStep(procedure, step string) {
+	k := &a.kiosk
+	k.mu.Lock()
+	sess := k.session
+	if procedure == "" {
+		procedure = k.proc
+	}
+	if step == "done" || step == "failed" {
+		k.done = true
+	}
+	k.mu.Unlock()
+	if sess == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := a.d.Store.DB.ExecContext(ctx, `INSERT INTO kiosk_steps (session, at, terminal, procedure, step) VALUES (?, ?, ?, ?, ?)`,
+		sess, a.d.Now().UTC().Format("2006-01-02T15:04:05.000Z"), a.d.Config.Terminal, procedure, step); err != nil {
+		a.d.Log.Warn("kiosk: funnel step", "err", err)
+	}
+}
+
+func randomID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 // KioskTouch records the citizen's activity and returns the time left
@@ -117,7 +165,14 @@ func (a *App) KioskEnd() bool {
 	a.endSession()
 	k := &a.kiosk
 	k.mu.Lock()
+	dropped := k.active && k.session != "" && !k.done
+	k.mu.Unlock()
+	if dropped {
+		a.kioskStep("", "dropped")
+	}
+	k.mu.Lock()
 	defer k.mu.Unlock()
+	k.session, k.proc, k.done = "", "", false
 	if k.timer != nil {
 		k.timer.Stop()
 		k.timer = nil
@@ -220,6 +275,7 @@ func (a *App) KioskCard() (KioskCardView, error) {
 		a.endSession()
 		return KioskCardView{}, err
 	}
+	a.kioskStep("", "card")
 	return KioskCardView{Generation: v.Generation, HasPUK: s.card.Profile().HasPUK, PINs: v.PINs, Expiry: v.Expiry}, nil
 }
 
@@ -261,6 +317,8 @@ func (a *App) KioskStatus() (KioskStatusView, error) {
 		a.d.Log.Info("kiosk: status check", "err", err)
 		return KioskStatusView{}, ErrNoCard
 	}
+	a.kioskStep("status_check", "card")
+	a.kioskStep("status_check", "done")
 	v := KioskStatusView{Generation: st.Generation, Expiry: st.Expiry, AuthState: st.AuthState, SignState: st.SignState, Online: st.Online, Phones: []PhoneView{}}
 	for _, ph := range st.Phones {
 		v.Phones = append(v.Phones, PhoneView{State: ph.State, NotAfter: ph.NotAfter})

@@ -17,6 +17,7 @@ import (
 	"madoguchi/drivers/card"
 	"madoguchi/drivers/jlis"
 	"madoguchi/drivers/jlis/api"
+	"madoguchi/drivers/jlis/jpki"
 )
 
 // Result is what a procedure's result screen shows.
@@ -235,4 +236,17 @@ func (p Ports) interrupted(ctx context.Context, serial string) bool {
 	var n int
 	_ = p.Store.DB.QueryRowContext(ctx, `SELECT count(*) FROM procedure_progress WHERE card_serial = ?`, serial).Scan(&n)
 	return n > 0
+}
+
+// expiryDetail is the validity a procedure record keeps for the daily
+// report's "certificates near expiry among the day's visitors" (dates
+// only, no personal data).
+func expiryDetail(ex Expiry) map[string]string {
+	out := map[string]string{}
+	for k, t := range map[string]time.Time{"card": ex.Card, "auth": ex.Auth, "sign": ex.Sign} {
+		if !t.IsZero() {
+			out[k] = t.In(jpki.JST).Format("2006-01-02")
+		}
+	}
+	return out
 }

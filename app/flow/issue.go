@@ -194,13 +194,13 @@ func (p Ports) issue(ctx context.Context, c *card.Card, in IssueInput, renewal b
 		pinNames = append(pinNames, string(s.Kind))
 	}
 	jobs = append(jobs, p.event(kind, map[string]any{"profile": prof.Name, "pins": pinNames, "signCert": dec.SignatureCertificate}))
-	id, err := p.record(ctx, kind, c.Serial(), started, outcome(queued), map[string]any{"profile": prof.Name, "pins": pinNames, "signCert": dec.SignatureCertificate, "oldCard": last4(in.OldSerial)}, jobs...)
+	ex := NewExpiry(prof, CardExpiry(rec.CardExpiry), certs[card.PINAuth].NotAfter, certs[card.PINSign].NotAfter, p.now())
+	id, err := p.record(ctx, kind, c.Serial(), started, outcome(queued), map[string]any{"profile": prof.Name, "pins": pinNames, "signCert": dec.SignatureCertificate, "oldCard": last4(in.OldSerial), "expiry": expiryDetail(ex)}, jobs...)
 	if err != nil {
 		return Result{}, err
 	}
 	p.clearInterrupted(ctx, c.Serial())
 
-	ex := NewExpiry(prof, CardExpiry(rec.CardExpiry), certs[card.PINAuth].NotAfter, certs[card.PINSign].NotAfter, p.now())
 	rc := []receipt.Cert{{Purpose: receipt.CertAuth, Action: receipt.CertIssued, Expiry: ex.Auth}}
 	if dec.SignatureCertificate {
 		rc = append(rc, receipt.Cert{Purpose: receipt.CertSignature, Action: receipt.CertIssued, Expiry: ex.Sign})

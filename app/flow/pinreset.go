@@ -89,7 +89,12 @@ func (p Ports) PINReset(ctx context.Context, c *card.Card, in PINResetInput) (PI
 		return PINResetResult{}, stop(StepCardWrite, err)
 	}
 	// One transaction: the procedure record and the statistics event.
-	detail, _ := json.Marshal(map[string]any{"pin": string(in.PIN), "profile": c.Profile().Name})
+	var auth time.Time
+	if ac, err := c.AuthCertificate(ctx); err == nil {
+		auth = ac.NotAfter
+	}
+	ex := NewExpiry(c.Profile(), CardExpiry(rec.CardExpiry), auth, latest(rec.Certificates, "sign"), p.now())
+	detail, _ := json.Marshal(map[string]any{"pin": string(in.PIN), "profile": c.Profile().Name, "expiry": expiryDetail(ex)})
 	finished := p.now()
 	if err := p.step(ctx, StepRecord); err != nil {
 		return PINResetResult{}, err
@@ -114,11 +119,6 @@ func (p Ports) PINReset(ctx context.Context, c *card.Card, in PINResetInput) (PI
 		return PINResetResult{}, stop(StepRecord, err)
 	}
 	// The receipt: stored first, then printed if a printer is set up.
-	var auth time.Time
-	if ac, err := c.AuthCertificate(ctx); err == nil {
-		auth = ac.NotAfter
-	}
-	ex := NewExpiry(c.Profile(), CardExpiry(rec.CardExpiry), auth, latest(rec.Certificates, "sign"), p.now())
 	rp := receiptPIN[in.PIN]
 	if c.Profile() == card.Next {
 		rp = map[card.PINKind]receipt.PIN{card.PINAuth: receipt.PINShort, card.PINSign: receipt.PINLong}[in.PIN]

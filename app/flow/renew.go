@@ -142,12 +142,12 @@ func (p Ports) RenewCert(ctx context.Context, c *card.Card, in RenewCertInput) (
 	// when it issues them (reason superseded); nothing to queue for that.
 	var jobs []queue.NewJob
 	jobs = append(jobs, p.event("cert-renewal", map[string]any{"profile": prof.Name, "reissue": in.Reissue && !due}))
-	id, err := p.record(ctx, "cert_renewal", c.Serial(), started, "ok", map[string]any{"profile": prof.Name, "reissue": in.Reissue && !due, "signCert": dec.SignatureCertificate}, jobs...)
+	ex := NewExpiry(prof, CardExpiry(rec.CardExpiry), certs[card.PINAuth].NotAfter, certs[card.PINSign].NotAfter, p.now())
+	id, err := p.record(ctx, "cert_renewal", c.Serial(), started, "ok", map[string]any{"profile": prof.Name, "reissue": in.Reissue && !due, "signCert": dec.SignatureCertificate, "expiry": expiryDetail(ex)}, jobs...)
 	if err != nil {
 		return Result{}, err
 	}
 	p.clearInterrupted(ctx, c.Serial())
-	ex := NewExpiry(prof, CardExpiry(rec.CardExpiry), certs[card.PINAuth].NotAfter, certs[card.PINSign].NotAfter, p.now())
 	rc := []receipt.Cert{{Purpose: receipt.CertAuth, Action: receipt.CertRenewed, Expiry: ex.Auth}}
 	if dec.SignatureCertificate {
 		rc = append(rc, receipt.Cert{Purpose: receipt.CertSignature, Action: receipt.CertRenewed, Expiry: ex.Sign})

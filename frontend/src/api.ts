@@ -331,6 +331,7 @@ export const api = {
   CounterEnd: () => call<boolean>('CounterEnd'),
   KioskSettings: () => call<KioskSettings>('KioskSettings'),
   KioskStart: (lang: string) => call<KioskView>('KioskStart', lang),
+  KioskChoose: (procedure: string) => call<KioskView>('KioskChoose', procedure),
   KioskTouch: () => call<KioskView>('KioskTouch'),
   KioskEnd: () => call<boolean>('KioskEnd'),
   KioskState: () => call<KioskView>('KioskState'),
