@@ -20,11 +20,13 @@ import (
 	"time"
 
 	"madoguchi/app"
+	"madoguchi/app/audit"
 	"madoguchi/app/config"
 	"madoguchi/app/i18n"
 	"madoguchi/app/logging"
 	"madoguchi/app/passhash"
 	"madoguchi/app/queue"
+	"madoguchi/app/staff"
 	"madoguchi/app/store"
 	"madoguchi/locales"
 )
@@ -317,6 +319,17 @@ func (e *env) app(face string, onPaint func(app.PaintReport), quit func()) *app.
 		w := newReaderWatch(e.cfg.Card.Reader, e.log)
 		go w.run(e.ctx)
 		d.Reader = w.state
+	}
+	d.Staff = staff.New(e.store.DB, nil)
+	if e.cfg.Card.Demo() || e.cfg.Central.Demo() {
+		if err := d.Staff.EnsureDemo(e.ctx); err != nil {
+			e.log.Error("demo staff accounts", "err", err)
+		}
+	}
+	if al, err := audit.Open(e.store.DB, filepath.Join(filepath.Dir(e.configFile), "audit-key.json"), e.cfg.Terminal); err != nil {
+		e.log.Error("audit trail", "err", err)
+	} else {
+		d.Audit = al
 	}
 	cen := startCentral(e.ctx, e.cfg.Central, e.dataDir, e.queue, e.log)
 	d.Central = cen.status

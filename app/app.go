@@ -14,9 +14,11 @@ import (
 	"sync"
 	"time"
 
+	"madoguchi/app/audit"
 	"madoguchi/app/config"
 	"madoguchi/app/i18n"
 	"madoguchi/app/queue"
+	"madoguchi/app/staff"
 	"madoguchi/app/store"
 )
 
@@ -85,6 +87,10 @@ type Deps struct {
 	Counter *CounterDeps
 	// Quit closes the face (kiosk mode's supervisor exit); nil: nothing.
 	Quit func()
+	// Staff holds the accounts and the terminal's staff session; Audit
+	// the audit trail. Nil: not wired (some tests).
+	Staff *staff.Service
+	Audit *audit.Log
 }
 
 // App is the facade bound to the UI.

@@ -48,6 +48,16 @@ func styleOf(l Layout) (style, error) {
 
 func (s style) width() float64 { return s.pageW - 2*s.side }
 
+// scaled sets the text, the QR code and the gaps smaller by f.
+func (s style) scaled(f float64) style {
+	if f == 1 {
+		return s
+	}
+	s.title, s.titleLocal, s.body, s.local, s.small = s.title*f, s.titleLocal*f, s.body*f, s.local*f, s.small*f
+	s.qr, s.gap = s.qr*f, s.gap*f
+	return s
+}
+
 // lineH is the height of a line of text at size pt.
 func lineH(size float64) float64 { return size * ptMM * 1.42 }
 
@@ -152,19 +162,29 @@ func (rd *Renderer) Render(r Receipt, l Layout) (PDF, error) {
 	if err := pdf.Error(); err != nil {
 		return PDF{}, fmt.Errorf("printing: font: %w", err)
 	}
-	b := &builder{pdf: pdf, st: st, cov: rd.cov, missing: map[rune]bool{}}
 	copies := r.Copies
 	if len(copies) == 0 {
 		copies = []Copy{{}}
 	}
+	// On a fixed page (A4) a long bilingual receipt is set smaller until
+	// each copy fits on one page (at most to 70 %); a roll just grows.
+	var b *builder
 	var pages [][]block
-	for _, c := range copies {
-		blocks, err := b.receipt(r, c)
-		if err != nil {
-			return PDF{}, err
+	for _, scale := range []float64{1, 0.9, 0.8, 0.7} {
+		b = &builder{pdf: pdf, st: st.scaled(scale), cov: rd.cov, missing: map[rune]bool{}}
+		pages = pages[:0]
+		for _, c := range copies {
+			blocks, err := b.receipt(r, c)
+			if err != nil {
+				return PDF{}, err
+			}
+			pages = append(pages, b.paginate(blocks)...)
 		}
-		pages = append(pages, b.paginate(blocks)...)
+		if st.pageH == 0 || len(pages) <= len(copies) {
+			break
+		}
 	}
+	st = b.st
 	pageH := st.pageH
 	if pageH == 0 {
 		for _, p := range pages {

@@ -316,6 +316,30 @@ async function call<T>(method: string, ...args: unknown[]): Promise<T> {
   return body.result as T;
 }
 
+/** The staff member logged in on this terminal (app.SessionView). */
+export interface SessionView {
+  loggedIn: boolean;
+  login?: string;
+  name?: string;
+  role?: 'clerk' | 'supervisor' | 'kiosk';
+}
+
+/** A supervisor's login and password given at the terminal (app.Approval). */
+export interface Approval {
+  login: string;
+  password: string;
+}
+
+/** One job on the supervisor's queue screen (app.QueueJobView). */
+export interface QueueJobView {
+  id: number;
+  kind: string;
+  state: string;
+  attempts: number;
+  reason?: string;
+  created: string;
+}
+
 export const api = {
   Info: () => call<Info>('Info'),
   Catalog: (lang: string) => call<LocalCatalog>('Catalog', lang),
@@ -339,6 +363,13 @@ export const api = {
   KioskCard: () => call<KioskCardView>('KioskCard'),
   KioskStatus: () => call<KioskStatusView>('KioskStatus'),
   KioskRun: (r: ProcedureRequest) => call<ProcedureOutcome>('KioskRun', r),
+  Login: (login: string, password: string) => call<SessionView>('Login', login, password),
+  Logout: () => call<boolean>('Logout'),
+  WhoAmI: () => call<SessionView>('WhoAmI'),
+  QueueJobs: () => call<QueueJobView[]>('QueueJobs'),
+  QueueDiscard: (id: number, reason: string, approval: Approval | null) =>
+    call<boolean>('QueueDiscard', id, reason, approval),
+  QueueRetry: (id: number) => call<boolean>('QueueRetry', id),
 };
 
 /** login sends the access code when `serve` runs beyond loopback. */
