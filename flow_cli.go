@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os/user"
 	"time"
 
 	"madoguchi/app/flow"
@@ -329,9 +330,16 @@ func startProcedure(ctx context.Context, c common, lang *string) (*procedure, er
 		e.Close()
 		return nil, err
 	}
+	al, err := auditLog(e)
+	if err != nil {
+		stopCentral()
+		e.Close()
+		return nil, err
+	}
 	return &procedure{
 		e: e, ui: e.msgs.Match(e.cfg.Language),
-		ports: flow.Ports{Central: client, Store: e.store, Queue: e.queue, Receipts: rs, Terminal: e.cfg.Terminal, Log: e.log},
+		ports: flow.Ports{Central: client, Store: e.store, Queue: e.queue, Receipts: rs, Terminal: e.cfg.Terminal, Log: e.log,
+			Audit: al, Actor: "cli:" + osUser()},
 		close: func() { stopCentral(); e.Close() },
 	}, nil
 }
@@ -349,4 +357,12 @@ func (p *procedure) print(ctx context.Context, number string, stdout io.Writer) 
 	if out, err := p.ports.Receipts.Print(ctx, number, ""); err == nil {
 		fmt.Fprintln(stdout, p.e.msgs.T(p.ui, out.Message, nil))
 	}
+}
+
+// osUser names who runs a CLI procedure in the audit trail.
+func osUser() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "unknown"
 }

@@ -54,6 +54,10 @@ Usage:
   madoguchi card-sim [--profile current|next] [--state FILE] [--vpcd 127.0.0.1:35963] [--blank]
         put the virtual card into a running pcscd through the vsmartcard
         vpcd reader (development and tests only); remove/insert on stdin
+  madoguchi phone-sim [--state FILE] [--vpcd 127.0.0.1:35963] [--se NAME] [--app NAME] [--vendor FILE] [--auto-approve]
+        put the virtual phone (wallet, docs/PHONE-COMMANDS.md) into the vpcd
+        reader (development and tests only); on stdin: approve (the holder
+        allows one signature), remove, insert, status, inbox, quit
   madoguchi jlis-sim init [--data DIR] [--json]
         create the central simulator: CAs, card-management key, a first
         terminal certificate, demo card records; prints every file written
@@ -83,6 +87,9 @@ Usage:
         the terminal's acceptance test: every counter procedure once against
         the virtual card behind pcscd and the built-in central simulator;
         per procedure: ok, software time, card placements, PIN entries, APDUs
+  madoguchi audit verify [--json] | audit export [--date YYYY-MM-DD] [--out FILE]
+        check the hash-chained audit trail (names the first edited, deleted
+        or renumbered event) or export one day's events as CSV
   madoguchi pin-reset --pin auth|sign|input-assist|resident [--reader NAME] [--pin-fd N] [--lang L]
         reset a PIN at the counter (初期化) with the central system's
         authorisation; the new PIN twice from the terminal or --pin-fd;
@@ -152,6 +159,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdCard(ctx, args, stdout, stderr)
 	case "card-sim":
 		err = cmdCardSim(ctx, args, stdout, stderr)
+	case "phone-sim":
+		err = cmdPhoneSim(ctx, args, stdout, stderr)
 	case "jlis-sim":
 		err = cmdJLISSim(ctx, args, stdout, stderr)
 	case "queue":
@@ -166,6 +175,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdChangeDetails(ctx, args, stdout, stderr)
 	case "selftest":
 		err = cmdSelftest(ctx, args, stdout, stderr)
+	case "audit":
+		err = cmdAudit(ctx, args, stdout, stderr)
 	case "pin-reset":
 		err = cmdPINReset(ctx, args, stdout, stderr)
 	case "puk-unlock":

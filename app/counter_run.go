@@ -13,6 +13,7 @@ import (
 	"madoguchi/app/queue"
 	"madoguchi/app/receipt"
 	"madoguchi/app/secret"
+	"madoguchi/app/staff"
 	"madoguchi/drivers/card"
 	"madoguchi/drivers/jlis"
 )
@@ -92,6 +93,12 @@ func (a *App) RunProcedure(r ProcedureRequest) (ProcedureOutcome, error) {
 	if r.Procedure == "reserved_reset" {
 		return ProcedureOutcome{}, &Error{Code: i18n.Key("counter.error.unknown_procedure")}
 	}
+	// Outside the demo a clerk (or supervisor) must be logged in.
+	if !a.demo() {
+		if _, err := a.authorize(staff.ActProcedure, nil); err != nil {
+			return ProcedureOutcome{}, err
+		}
+	}
 	return a.run(r)
 }
 
@@ -134,6 +141,14 @@ func (a *App) run(r ProcedureRequest) (ProcedureOutcome, error) {
 	if r.Lang == "" {
 		r.Lang = a.d.Config.Language
 	}
+	p.Audit, p.Procedure, p.Actor = a.d.Audit, r.Procedure, a.actor()
+	a.mu.Lock()
+	if a.sess != nil {
+		p.Subject = last4(a.sess.card.Serial())
+	} else if r.Serial != "" {
+		p.Subject = last4(strings.TrimSpace(r.Serial))
+	}
+	a.mu.Unlock()
 	started := time.Now()
 	out := ProcedureOutcome{Procedure: r.Procedure, Notices: []i18n.Key{}}
 	visit := identity.Visit{Proxy: r.Identity.Proxy, LegalRepresentative: r.Identity.LegalRepresentative, FaceMatched: r.Identity.FaceMatched}
@@ -230,6 +245,7 @@ func (a *App) run(r ProcedureRequest) (ProcedureOutcome, error) {
 			return ProcedureOutcome{}, ae
 		}
 		out.Failure = a.failure(c, err, r.Lang)
+		a.audit("procedure.stopped", p.Subject, map[string]any{"procedure": r.Procedure, "step": out.Failure.Step, "code": string(out.Failure.Code)})
 		a.d.Log.Info("counter procedure stopped", "procedure", r.Procedure, "step", out.Failure.Step, "code", string(out.Failure.Code))
 		if out.Failure.Code == i18n.Key("flow.error.card_removed") {
 			a.endSession()
@@ -237,6 +253,7 @@ func (a *App) run(r ProcedureRequest) (ProcedureOutcome, error) {
 		return out, nil
 	}
 	out.OK, out.Receipt, out.Expiry, out.Queued = true, res.Receipt.Number, res.Expiry, res.Queued
+	a.audit("procedure.done", p.Subject, map[string]any{"procedure": r.Procedure, "receipt": res.Receipt.Number})
 	if r.Procedure == "suspension" || r.Procedure == "return" {
 		// Sent at once when the central system answers (a suspension
 		// must not wait for the next round of the queue's worker).

@@ -1,6 +1,7 @@
 package app
 
 import (
+	"context"
 	"errors"
 	"sync/atomic"
 	"testing"
@@ -9,6 +10,7 @@ import (
 	"madoguchi/app/config"
 	"madoguchi/app/passhash"
 	"madoguchi/app/secret"
+	"madoguchi/app/staff"
 )
 
 // TestKioskIdleClears: without a touch for the idle time, the Go side
@@ -89,5 +91,45 @@ func TestKioskLanguageOrder(t *testing.T) {
 	}
 	if s.IdleSeconds != 60 || !s.Shuffle {
 		t.Errorf("settings: %+v", s)
+	}
+}
+
+// TestCounterNeedsALogin: outside the demo a counter procedure needs a
+// logged-in clerk; a kiosk device's account is not enough to discard a
+// queued job, and a clerk needs a supervisor's approval for it.
+func TestCounterNeedsALogin(t *testing.T) {
+	cfg := config.Default()
+	cfg.Card.Reader, cfg.Central.Endpoint = "auto", "https://jlis.example"
+	a := newApp(t, Deps{Config: cfg})
+	a.d.Staff = staff.New(a.d.Store.DB, nil)
+	if err := a.d.Staff.EnsureDemo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RunProcedure(ProcedureRequest{Procedure: "issuance"}); !errors.Is(err, ErrNoSession) {
+		t.Fatalf("without a login: %v", err)
+	}
+	if _, err := a.Login("kiosk", "kiosk-demo"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.RunProcedure(ProcedureRequest{Procedure: "issuance"}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("a kiosk device at the counter: %v", err)
+	}
+	if _, err := a.QueueDiscard(1, "test", nil); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("a kiosk discarding: %v", err)
+	}
+	a.Logout()
+	if _, err := a.Login("clerk", "clerk-demo"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.QueueDiscard(1, "test", nil); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("a clerk discarding alone: %v", err)
+	}
+	if _, err := a.QueueDiscard(1, "test", &Approval{Login: "clerk", Password: "clerk-demo"}); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("a clerk approving himself: %v", err)
+	}
+	// With a supervisor's approval the check passes (job 1 does not exist:
+	// the discard itself then fails, which is not a permission error).
+	if _, err := a.QueueDiscard(1, "test", &Approval{Login: "supervisor", Password: "supervisor-demo"}); errors.Is(err, ErrForbidden) {
+		t.Fatalf("with approval: %v", err)
 	}
 }

@@ -43,17 +43,29 @@ func staffErr(err error) error {
 	return err
 }
 
+// actor names who acts: the staff login, "kiosk" in kiosk mode, or
+// "demo" when the demo runs without a login.
+func (a *App) actor() string {
+	if a.d.Staff != nil {
+		if s, err := a.d.Staff.Current(false); err == nil {
+			return s.Login
+		}
+	}
+	if a.d.Mode == ModeKiosk {
+		return "kiosk"
+	}
+	if a.demo() {
+		return "demo"
+	}
+	return "system"
+}
+
 // audit appends an event when the trail is wired.
 func (a *App) audit(kind, subject string, detail map[string]any) {
 	if a.d.Audit == nil {
 		return
 	}
-	actor := "system"
-	if a.d.Staff != nil {
-		if s, err := a.d.Staff.Current(false); err == nil {
-			actor = s.Login
-		}
-	}
+	actor := a.actor()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
 	defer cancel()
 	if err := a.d.Audit.Append(ctx, nil, audit.Event{Actor: actor, Kind: kind, Subject: subject, Detail: detail}); err != nil {

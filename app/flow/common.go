@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"time"
 
+	"madoguchi/app/audit"
 	"madoguchi/app/i18n"
 	"madoguchi/app/queue"
 	"madoguchi/app/receipt"
@@ -41,6 +42,12 @@ type Result struct {
 
 // step runs the test hook before a step.
 func (p Ports) step(ctx context.Context, s Step) error {
+	if p.Audit != nil {
+		if err := p.Audit.Append(ctx, nil, audit.Event{Actor: p.Actor, Kind: "procedure.step", Subject: p.Subject,
+			Detail: map[string]any{"procedure": p.Procedure, "step": string(s)}}); err != nil && p.Log != nil {
+			p.Log.Error("audit", "err", err)
+		}
+	}
 	if p.Hook == nil {
 		return nil
 	}

@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"time"
 
+	"madoguchi/app/audit"
 	"madoguchi/app/queue"
 	"madoguchi/app/receipt"
 	"madoguchi/app/store"
@@ -38,6 +39,10 @@ type Ports struct {
 	// card or stop the central system at every step in turn. Nil in
 	// production.
 	Hook func(ctx context.Context, s Step) error
+	// Audit, if set, receives every step as an event of Actor (the staff
+	// login) about Subject (the card's last four) in Procedure.
+	Audit                     *audit.Log
+	Actor, Subject, Procedure string
 }
 
 // Step names where a procedure is, for the screen and for resuming.
