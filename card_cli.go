@@ -67,15 +67,30 @@ func openCard(ctx context.Context, e *env, reader string) (*session, error) {
 		}
 		return &session{card: c, reader: "builtin virtual card", demo: true, close: func() {}}, nil
 	}
-	pc, err := pcsc.Open(ctx, pcsc.WithLogger(e.log))
+	conn, closeAll, name, err := openReader(ctx, e, reader)
 	if err != nil {
 		return nil, err
+	}
+	c, err := card.Open(ctx, conn, card.Options{Log: e.log})
+	if err != nil {
+		closeAll()
+		return nil, err
+	}
+	return &session{card: c, reader: name, close: closeAll}, nil
+}
+
+// openReader connects to what is on a PC/SC reader ("auto": the first
+// one holding something) inside a PC/SC transaction: a card, or a phone.
+func openReader(ctx context.Context, e *env, reader string) (card.Transceiver, func(), string, error) {
+	pc, err := pcsc.Open(ctx, pcsc.WithLogger(e.log))
+	if err != nil {
+		return nil, nil, "", err
 	}
 	if reader == "auto" {
 		states, err := pc.Snapshot(ctx)
 		if err != nil {
 			pc.Close()
-			return nil, err
+			return nil, nil, "", err
 		}
 		reader = ""
 		for _, s := range states {
@@ -86,26 +101,20 @@ func openCard(ctx context.Context, e *env, reader string) (*session, error) {
 		}
 		if reader == "" {
 			pc.Close()
-			return nil, card.ErrNoCard
+			return nil, nil, "", card.ErrNoCard
 		}
 	}
 	conn, err := pc.Connect(ctx, reader)
 	if err != nil {
 		pc.Close()
-		return nil, err
+		return nil, nil, "", err
 	}
 	if err := conn.Begin(ctx); err != nil {
 		conn.Close()
 		pc.Close()
-		return nil, err
+		return nil, nil, "", err
 	}
-	closeAll := func() { conn.End(); conn.Close(); pc.Close() }
-	c, err := card.Open(ctx, conn, card.Options{Log: e.log})
-	if err != nil {
-		closeAll()
-		return nil, err
-	}
-	return &session{card: c, reader: reader, close: closeAll}, nil
+	return conn, func() { conn.End(); conn.Close(); pc.Close() }, reader, nil
 }
 
 // certInfo is one certificate in `card read`.

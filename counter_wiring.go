@@ -17,6 +17,8 @@ import (
 	"madoguchi/drivers/jlis"
 	"madoguchi/drivers/jlis/jpki"
 	"madoguchi/drivers/jlis/simcard"
+	"madoguchi/drivers/phone"
+	phonesim "madoguchi/drivers/phone/sim"
 )
 
 // counterWiring gives the counter screens their card (the configured
@@ -26,9 +28,10 @@ type counterWiring struct {
 	e   *env
 	cen *central
 
-	mu   sync.Mutex
-	rs   *receipt.Service
-	demo *cardsim.Card // the card in the built-in reader (demo)
+	mu        sync.Mutex
+	rs        *receipt.Service
+	demo      *cardsim.Card   // the card in the built-in reader (demo)
+	demoPhone *phonesim.Phone // the phone held to the built-in reader (demo)
 }
 
 func newCounterWiring(e *env, cen *central) *counterWiring {
@@ -36,7 +39,7 @@ func newCounterWiring(e *env, cen *central) *counterWiring {
 }
 
 func (w *counterWiring) deps() *app.CounterDeps {
-	d := &app.CounterDeps{Ports: w.ports, Cards: w}
+	d := &app.CounterDeps{Ports: w.ports, Cards: w, Phones: w}
 	if w.builtin() && w.e.cfg.Central.Demo() {
 		d.Demo = w
 	}
@@ -115,6 +118,9 @@ func (w *counterWiring) Open(ctx context.Context) (*card.Card, func(), error) {
 // "due" (certificates inside their renewal window), "-next" for the next
 // generation.
 func (w *counterWiring) Insert(ctx context.Context, kind string) error {
+	if kind == "phone" || kind == "phone-unapproved" {
+		return w.insertPhone(kind)
+	}
 	client, err := w.cen.connected(ctx)
 	if err != nil {
 		return err
@@ -177,4 +183,56 @@ func dueIssueDate(p *card.Profile, birth string, now time.Time) (time.Time, erro
 		}
 	}
 	return time.Time{}, errors.New("no issue date puts this holder's certificates in their renewal window")
+}
+
+// insertPhone holds a fresh virtual phone to the built-in reader: one
+// whose secure element the built-in central system approves (its vendor's
+// root is on the allow-list), or one from an unknown vendor. The phone
+// approves signatures as if its holder tapped "approve" (demo).
+func (w *counterWiring) insertPhone(kind string) error {
+	vendor, err := phonesim.LoadOrCreateVendor(filepath.Join(w.e.dataDir, "central-sim", phonesim.VendorFile), phonesim.DefaultVendorName)
+	if err != nil {
+		return err
+	}
+	if kind == "phone-unapproved" {
+		if vendor, err = phonesim.NewVendor("Unknown SE Vendor"); err != nil {
+			return err
+		}
+	}
+	ph, err := phonesim.New(phonesim.Options{Vendor: vendor, SecureElement: phonesim.DefaultSecureElement, App: phonesim.DefaultApp,
+		Model: "Demo Phone", AutoApprove: true, Log: w.e.log})
+	if err != nil {
+		return err
+	}
+	w.mu.Lock()
+	w.demoPhone = ph
+	w.mu.Unlock()
+	return nil
+}
+
+// OpenPhone opens the phone held to the counter's reader.
+func (w *counterWiring) OpenPhone(ctx context.Context) (*phone.Phone, func(), error) {
+	if !w.builtin() {
+		conn, closeFn, _, err := openReader(ctx, w.e, w.e.cfg.Card.Reader)
+		if err != nil {
+			return nil, nil, err
+		}
+		p, err := phone.Open(ctx, conn)
+		if err != nil {
+			closeFn()
+			return nil, nil, err
+		}
+		return p, closeFn, nil
+	}
+	w.mu.Lock()
+	ph := w.demoPhone
+	w.mu.Unlock()
+	if ph == nil {
+		return nil, nil, errors.New("no demo phone: choose one in the demo panel")
+	}
+	p, err := phone.Open(ctx, phonesim.NewSlot(ph))
+	if err != nil {
+		return nil, nil, err
+	}
+	return p, func() {}, nil
 }

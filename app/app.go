@@ -16,6 +16,7 @@ import (
 
 	"madoguchi/app/audit"
 	"madoguchi/app/config"
+	"madoguchi/app/flow"
 	"madoguchi/app/i18n"
 	"madoguchi/app/queue"
 	"madoguchi/app/staff"
@@ -102,6 +103,8 @@ type App struct {
 	sess *counterSession // the card on the counter's reader
 
 	kiosk kiosk
+	// holder is the card's proof for the phone tap that follows (no PIN).
+	holder *flow.PhoneHolder
 }
 
 // New builds the facade.

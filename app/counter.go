@@ -38,9 +38,10 @@ type DemoCards interface {
 type CounterDeps struct {
 	// Ports returns the flows' ports once the central connection is set
 	// up (it may still be unreachable: the flows say so).
-	Ports func(ctx context.Context) (flow.Ports, error)
-	Cards CardSource
-	Demo  DemoCards // nil outside the demo
+	Ports  func(ctx context.Context) (flow.Ports, error)
+	Cards  CardSource
+	Phones PhoneSource // nil: no phone procedures
+	Demo   DemoCards   // nil outside the demo
 }
 
 // counterSession is the card on the counter's reader for one citizen:

@@ -11,6 +11,7 @@ import (
 	"madoguchi/app/queue"
 	"madoguchi/app/secret"
 	"madoguchi/app/staff"
+	"madoguchi/drivers/jlis"
 )
 
 // Errors of staff sessions.
@@ -215,3 +216,9 @@ func (a *App) QueueRetry(id int64) (bool, error) {
 	a.audit("queue.retry", strconv.FormatInt(id, 10), nil)
 	return true, nil
 }
+
+// jlisCode is the central system's problem code of err ("" if none).
+func jlisCode(err error) string { return jlis.Code(err) }
+
+// jlisKey is a fresh idempotency key.
+func jlisKey() jlis.IdempotencyKey { return jlis.NewIdempotencyKey() }

@@ -2,10 +2,6 @@ package flow
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -22,6 +18,7 @@ import (
 	"madoguchi/drivers/jlis"
 	"madoguchi/drivers/jlis/api"
 	jlissim "madoguchi/drivers/jlis/sim"
+	phonesim "madoguchi/drivers/phone/sim"
 )
 
 // newKioskRig is newStepRig with the central simulator's options (a
@@ -339,12 +336,15 @@ func TestStatusCheck(t *testing.T) {
 	if err := procCases[0].run(ctx, r.ports, c); err != nil {
 		t.Fatal(err)
 	}
-	// A phone credential.
-	k, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	spki, _ := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	proof, _ := ecdsa.SignASN1(rand.Reader, k, sha256Sum(api.PoPMessage(c.Serial(), api.CAPhone, spki)))
-	ph, err := r.ports.Central.IssuePhone(ctx, jlis.NewIdempotencyKey(), api.PhoneRequest{CardSerial: c.Serial(), DeviceID: "phone-1",
-		SecureElement: "DEMO-eSE", App: "jp.madoguchi.wallet.demo", PublicKey: spki, Proof: proof})
+	// A phone credential, stored the way the counter does.
+	pr := &phoneRig{stepRig: r, card: c}
+	pr.vendor, _ = phonesim.LoadOrCreateVendor(filepath.Join(r.simDir, phonesim.VendorFile), phonesim.DefaultVendorName)
+	_, p := pr.phone(t, pr.vendor, true)
+	stored, err := r.ports.PhoneStore(ctx, p, PhoneStoreInput{Holder: pr.holder(t)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ph, err := r.ports.Central.Phone(ctx, stored.PhoneID)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -108,7 +108,7 @@ func form(m *i18n.Message, f plural.Form) string {
 // Key("...")) and TypeScript (t("..."), tn("...", n)) source.
 var (
 	goKey = regexp.MustCompile(`\bKey\("([a-z0-9_.]+)"\)`)
-	tsKey = regexp.MustCompile(`\btn?\(\s*['"]([a-z0-9_.]+)['"]`)
+	tsKey = regexp.MustCompile(`\b(?:tn?|tRich|tnRich|tPlain)\(\s*['"]([a-z0-9_.]+)['"]`)
 )
 
 // TestEveryKeyInCodeHasAMessage scans the repository's Go and TypeScript

@@ -145,6 +145,26 @@ func operations() []operation {
 			_, err := c.RevokePhone(ctx, k, "p-1")
 			return err
 		}},
+		{"phone challenge", "POST", "/v1/phone-challenges", "", true, func(ctx context.Context, c *Client, k IdempotencyKey) error {
+			_, err := c.ChallengePhone(ctx, k)
+			return err
+		}},
+		{"suspend phone", "POST", "/v1/phones/p-1/suspension", "", true, func(ctx context.Context, c *Client, k IdempotencyKey) error {
+			_, err := c.SuspendPhone(ctx, k, "p-1")
+			return err
+		}},
+		{"lift phone", "DELETE", "/v1/phones/p-1/suspension", "", true, func(ctx context.Context, c *Client, k IdempotencyKey) error {
+			_, err := c.LiftPhone(ctx, k, "p-1")
+			return err
+		}},
+		{"issue mdoc", "POST", "/v1/phones/p-1/mdoc", "", true, func(ctx context.Context, c *Client, k IdempotencyKey) error {
+			_, err := c.IssueMdoc(ctx, k, "p-1", api.MdocRequest{DeviceKey: []byte{1}})
+			return err
+		}},
+		{"create offer", "POST", "/v1/phones/p-1/offers", "", true, func(ctx context.Context, c *Client, k IdempotencyKey) error {
+			_, err := c.CreateOffer(ctx, k, "p-1", api.OfferRequest{})
+			return err
+		}},
 		{"send events", "POST", "/v1/events", "", true, func(ctx context.Context, c *Client, k IdempotencyKey) error {
 			_, err := c.SendEvents(ctx, k, api.Events{Events: []api.Event{{ID: "e1", Type: "t"}}})
 			return err

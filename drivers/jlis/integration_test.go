@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -20,6 +21,9 @@ import (
 	"madoguchi/drivers/jlis/api"
 	"madoguchi/drivers/jlis/jlistest"
 	"madoguchi/drivers/jlis/sim"
+	"madoguchi/drivers/mdoc"
+	"madoguchi/drivers/phone"
+	phonesim "madoguchi/drivers/phone/sim"
 )
 
 // simRig is the reference server with a client for its first terminal.
@@ -307,15 +311,47 @@ func TestAgainstReferenceServer(t *testing.T) {
 	})
 
 	step("phone credentials", func(t *testing.T) {
-		k := newCardKey(t)
-		req := api.PhoneRequest{CardSerial: serial, DeviceID: "device-1", SecureElement: "DEMO-eSE", App: "jp.madoguchi.wallet.demo"}
-		req.PublicKey = k.spki
-		req.Proof = k.request(t, serial, api.CAPhone).Proof
+		vendor, err := phonesim.LoadOrCreateVendor(r.init.PhoneVendor, phonesim.DefaultVendorName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A request as the counter makes it: a challenge from the central
+		// system, GENERATE KEY on the phone, the proof signed by the new key.
+		request := func(t *testing.T, v *phonesim.Vendor, app, device string) (api.PhoneRequest, *phone.Phone) {
+			t.Helper()
+			ps, err := phonesim.New(phonesim.Options{Vendor: v, App: app, AutoApprove: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ph, err := phone.Open(ctx, phonesim.NewSlot(ps))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ch, err := c.ChallengePhone(ctx, NewIdempotencyKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			att, err := ph.GenerateKey(ctx, phone.PurposeAuth, ch.Challenge)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := sha256.Sum256(api.PoPMessage(serial, api.CAPhone, att.SPKI))
+			proof, err := ph.Sign(ctx, att.KeyID, d[:])
+			if err != nil {
+				t.Fatal(err)
+			}
+			return api.PhoneRequest{CardSerial: serial, DeviceID: device, Attestation: att.Raw, Challenge: ch.Challenge,
+				PublicKey: att.SPKI, Proof: proof}, ph
+		}
+		req, _ := request(t, vendor, "", "device-1")
 		first, err := c.IssuePhone(ctx, NewIdempotencyKey(), req)
-		if err != nil || first.State != api.CertGood {
+		if err != nil || first.State != api.CertGood || first.App != phonesim.DefaultApp {
 			t.Fatalf("issue phone: %+v, %v", first, err)
 		}
-		req.DeviceID = "device-2"
+		if _, err := c.IssuePhone(ctx, NewIdempotencyKey(), req); !errors.Is(err, ErrRejected) || Code(err) != api.CodeAttestation {
+			t.Errorf("the same challenge again: %v, want ErrRejected (attestation-not-allowed)", err)
+		}
+		req, ph := request(t, vendor, "", "device-2")
 		if _, err := c.IssuePhone(ctx, NewIdempotencyKey(), req); !errors.Is(err, ErrConflict) || Code(err) != api.CodePhoneActive {
 			t.Errorf("second phone without replace: %v, want ErrConflict (phone-active)", err)
 		}
@@ -327,13 +363,69 @@ func TestAgainstReferenceServer(t *testing.T) {
 		if old, err := c.Phone(ctx, first.ID); err != nil || old.State != api.CertRevoked {
 			t.Errorf("replaced phone: %+v, %v", old.State, err)
 		}
-		bad := req
-		bad.App = "com.example.unknown"
+		bad, _ := request(t, vendor, "com.example.unknown", "device-3")
+		bad.Replace = true
 		if _, err := c.IssuePhone(ctx, NewIdempotencyKey(), bad); !errors.Is(err, ErrRejected) || Code(err) != api.CodeAttestation {
 			t.Errorf("unapproved app: %v, want ErrRejected (attestation-not-allowed)", err)
 		}
+		if ps, err := c.Phones(ctx, serial); err != nil || len(ps) != 2 || ps[1].ID != second.ID {
+			t.Errorf("phones: %+v, %v", ps, err)
+		}
+		if p, err := c.SuspendPhone(ctx, NewIdempotencyKey(), second.ID); err != nil || p.State != api.CertSuspended {
+			t.Errorf("suspend phone: %+v, %v", p.State, err)
+		}
+		if _, err := c.SuspendPhone(ctx, NewIdempotencyKey(), second.ID); !errors.Is(err, ErrConflict) || Code(err) != api.CodeCertState {
+			t.Errorf("suspend twice: %v, want ErrConflict (cert-state)", err)
+		}
+		if p, err := c.LiftPhone(ctx, NewIdempotencyKey(), second.ID); err != nil || p.State != api.CertGood {
+			t.Errorf("lift phone: %+v, %v", p.State, err)
+		}
+		ns, err := c.PhoneNotices(ctx, second.ID, 0)
+		if err != nil || len(ns) != 2 || ns[0].Code != api.NoticeSuspended || ns[1].Code != api.NoticeResumed {
+			t.Errorf("notices: %+v, %v", ns, err)
+		}
+		if len(ns) == 2 {
+			if rest, err := c.PhoneNotices(ctx, second.ID, ns[0].ID); err != nil || len(rest) != 1 || rest[0].ID != ns[1].ID {
+				t.Errorf("notices after %d: %+v, %v", ns[0].ID, rest, err)
+			}
+		}
+
+		// An mdoc for a key of the phone, verified under the IACA root.
+		att, err := ph.GenerateKey(ctx, phone.PurposeMdoc, make([]byte, 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		md, err := c.IssueMdoc(ctx, NewIdempotencyKey(), second.ID, api.MdocRequest{DeviceKey: att.SPKI})
+		if err != nil || md.DocType != api.MdocDocType || !md.ValidUntil.Equal(second.Certificate.NotAfter) {
+			t.Fatalf("mdoc: %+v, %v", md.DocType, err)
+		}
+		iacaPEM, _ := os.ReadFile(r.init.IACA.Cert)
+		roots := x509.NewCertPool()
+		roots.AddCert(parsePEMCert(t, iacaPEM))
+		v, err := mdoc.Verify(md.IssuerSigned, roots, time.Now())
+		if err != nil || !v.DeviceKey.Equal(att.PublicKey) {
+			t.Fatalf("mdoc verify: %v", err)
+		}
+		rec, err := c.Card(ctx, serial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name, _ := v.Element("full_name_unicode"); name != rec.Holder.Name {
+			t.Errorf("full_name_unicode %v, want the record's %s", name, rec.Holder.Name)
+		}
+		if _, ok := v.Element("individual_number_unicode"); ok {
+			t.Error("the individual number went into the mdoc")
+		}
+		offer, err := c.CreateOffer(ctx, NewIdempotencyKey(), second.ID, api.OfferRequest{})
+		if err != nil || !strings.HasPrefix(offer.OfferURI, "openid-credential-offer://?credential_offer=") || len(offer.TxCode) != 6 {
+			t.Errorf("offer: %+v, %v", offer, err)
+		}
+
 		if p, err := c.RevokePhone(ctx, NewIdempotencyKey(), second.ID); err != nil || p.State != api.CertRevoked {
 			t.Errorf("revoke phone: %+v, %v", p.State, err)
+		}
+		if _, err := c.IssueMdoc(ctx, NewIdempotencyKey(), second.ID, api.MdocRequest{DeviceKey: att.SPKI}); !errors.Is(err, ErrConflict) || Code(err) != api.CodeCertState {
+			t.Errorf("mdoc for a revoked phone: %v, want ErrConflict (cert-state)", err)
 		}
 		if _, err := c.Phone(ctx, "nosuchphone"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("unknown phone: %v, want ErrNotFound", err)

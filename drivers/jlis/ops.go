@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"madoguchi/drivers/jlis/api"
@@ -184,10 +185,23 @@ func (c *Client) Authorise(ctx context.Context, key IdempotencyKey, cardSerial s
 	return out, err
 }
 
+// ChallengePhone gets a one-time challenge for a phone's key attestation
+// (POST /v1/phone-challenges): the terminal passes it to the phone's
+// GENERATE KEY and sends it back with the attestation in IssuePhone within
+// api.PhoneChallengeTTL. It is bound to this terminal.
+func (c *Client) ChallengePhone(ctx context.Context, key IdempotencyKey) (api.PhoneChallenge, error) {
+	var out api.PhoneChallenge
+	err := c.do(ctx, call{op: "phone challenge", method: http.MethodPost, template: api.PathPhoneChallenges, path: api.PathPhoneChallenges, key: key, out: &out})
+	return out, err
+}
+
 // IssuePhone certifies a key generated in a phone's secure element (POST
-// /v1/phones). An active phone without req.Replace is ErrConflict
-// (phone-active); a secure element and app not on the allow-list is a 422
-// attestation-not-allowed (ErrRejected).
+// /v1/phones). req carries the phone's attestation and the challenge from
+// ChallengePhone. An active phone without req.Replace is ErrConflict
+// (phone-active); an attestation the server refuses — a secure element
+// and app not on the allow-list, a certificate not from the approved
+// vendor, a challenge unknown, used or expired — is a 422
+// attestation-not-allowed (ErrRejected) whose detail says which.
 func (c *Client) IssuePhone(ctx context.Context, key IdempotencyKey, req api.PhoneRequest) (api.Phone, error) {
 	var out api.Phone
 	if req.CardSerial == "" {
@@ -217,6 +231,104 @@ func (c *Client) RevokePhone(ctx context.Context, key IdempotencyKey, id string)
 		return out, fmt.Errorf("jlis: revoke phone: %w", err)
 	}
 	err = c.do(ctx, call{op: "revoke phone", method: http.MethodDelete, template: api.PathPhone, path: p, key: key, out: &out})
+	return out, err
+}
+
+// Phones lists a card's phone credentials in every state, oldest first
+// (GET /v1/cards/{serial}/phones). An unknown card is ErrNotFound.
+func (c *Client) Phones(ctx context.Context, serial string) ([]api.Phone, error) {
+	var out []api.Phone
+	p, err := fillPath(api.PathCardPhones, "serial", serial)
+	if err != nil {
+		return nil, fmt.Errorf("jlis: phones: %w", err)
+	}
+	if err := c.do(ctx, call{op: "phones", method: http.MethodGet, template: api.PathCardPhones, path: p, out: &out}); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []api.Phone{}
+	}
+	return out, nil
+}
+
+// SuspendPhone suspends a phone credential, e.g. of a lost phone (POST
+// /v1/phones/{id}/suspension; the certificate's CRL reason is
+// certificateHold), and returns it after. One that is not good is
+// ErrConflict (cert-state).
+func (c *Client) SuspendPhone(ctx context.Context, key IdempotencyKey, id string) (api.Phone, error) {
+	var out api.Phone
+	p, err := fillPath(api.PathPhoneSuspension, "id", id)
+	if err != nil {
+		return out, fmt.Errorf("jlis: suspend phone: %w", err)
+	}
+	err = c.do(ctx, call{op: "suspend phone", method: http.MethodPost, template: api.PathPhoneSuspension, path: p, key: key, out: &out})
+	return out, err
+}
+
+// LiftPhone lifts a phone credential's suspension (DELETE
+// /v1/phones/{id}/suspension) and returns it after. One that is not
+// suspended is ErrConflict (cert-state); while the card itself is
+// suspended, ErrConflict (card-state).
+func (c *Client) LiftPhone(ctx context.Context, key IdempotencyKey, id string) (api.Phone, error) {
+	var out api.Phone
+	p, err := fillPath(api.PathPhoneSuspension, "id", id)
+	if err != nil {
+		return out, fmt.Errorf("jlis: lift phone: %w", err)
+	}
+	err = c.do(ctx, call{op: "lift phone", method: http.MethodDelete, template: api.PathPhoneSuspension, path: p, key: key, out: &out})
+	return out, err
+}
+
+// PhoneNotices lists the notices recorded for a phone (revoked by the
+// card's cascade, replaced, suspended, resumed), oldest first, those with
+// an id above after only (0: all) (GET /v1/phones/{id}/notices). A
+// terminal delivers them to the phone at its next tap and remembers the
+// last id it delivered.
+func (c *Client) PhoneNotices(ctx context.Context, id string, after int64) ([]api.PhoneNotice, error) {
+	var out []api.PhoneNotice
+	p, err := fillPath(api.PathPhoneNotices, "id", id)
+	if err != nil {
+		return nil, fmt.Errorf("jlis: phone notices: %w", err)
+	}
+	if after > 0 {
+		p += "?after=" + strconv.FormatInt(after, 10)
+	}
+	if err := c.do(ctx, call{op: "phone notices", method: http.MethodGet, template: api.PathPhoneNotices, path: p, out: &out}); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []api.PhoneNotice{}
+	}
+	return out, nil
+}
+
+// IssueMdoc gets a My Number Card mdoc (ISO/IEC 18013-5, docType
+// api.MdocDocType) for an active phone credential, bound to the phone key
+// req.DeviceKey (POST /v1/phones/{id}/mdoc). The holder's attributes come
+// from the card record; req.Portrait is the card's face photo as read
+// from the card. The answer's IssuerSigned is the CBOR to store on the
+// phone. A phone credential that is not good is ErrConflict (cert-state).
+func (c *Client) IssueMdoc(ctx context.Context, key IdempotencyKey, id string, req api.MdocRequest) (api.Mdoc, error) {
+	var out api.Mdoc
+	p, err := fillPath(api.PathPhoneMdoc, "id", id)
+	if err != nil {
+		return out, fmt.Errorf("jlis: issue mdoc: %w", err)
+	}
+	err = c.do(ctx, call{op: "issue mdoc", method: http.MethodPost, template: api.PathPhoneMdoc, path: p, key: key, body: req, out: &out})
+	return out, err
+}
+
+// CreateOffer makes an OpenID4VCI credential offer (pre-authorised code
+// with a 6-digit transaction code) for an active phone credential's
+// wallet (POST /v1/phones/{id}/offers): show OfferURI as a QR code and
+// TxCode to the citizen, who types it on the phone.
+func (c *Client) CreateOffer(ctx context.Context, key IdempotencyKey, id string, req api.OfferRequest) (api.Offer, error) {
+	var out api.Offer
+	p, err := fillPath(api.PathPhoneOffers, "id", id)
+	if err != nil {
+		return out, fmt.Errorf("jlis: create offer: %w", err)
+	}
+	err = c.do(ctx, call{op: "create offer", method: http.MethodPost, template: api.PathPhoneOffers, path: p, key: key, body: req, out: &out})
 	return out, err
 }
 

@@ -340,6 +340,52 @@ export interface QueueJobView {
   created: string;
 }
 
+/** The card's part of storing a credential on a phone (app.PhoneCardRequest). */
+export interface PhoneCardRequest {
+  identity: IdentityInput;
+  signPIN: string;
+  faceCheck?: string;
+}
+
+/** The holder proven with the card; the card may be taken (app.PhoneCardView). */
+export interface PhoneCardView {
+  serialLast4: string;
+  portrait: boolean;
+}
+
+/** The phone's part (app.PhoneStoreRequest). */
+export interface PhoneStoreRequest {
+  replace: boolean;
+  mdoc: boolean;
+  lang: string;
+}
+
+/** The result of storing on a phone (app.PhoneOutcome). */
+export interface PhoneOutcome extends ProcedureOutcome {
+  phoneId?: string;
+  device?: string;
+  replaced?: string;
+  mdoc: boolean;
+}
+
+/** One smartphone credential of the holder (app.PhoneCredView). */
+export interface PhoneCredView {
+  id: string;
+  state: string;
+  secureElement?: string;
+  app?: string;
+  notAfter: string;
+  createdAt: string;
+  replaced?: string;
+}
+
+/** An OpenID4VCI credential offer (app.OfferView). */
+export interface OfferView {
+  qr: string;
+  txCode: string;
+  expiresAt: string;
+}
+
 export const api = {
   Info: () => call<Info>('Info'),
   Catalog: (lang: string) => call<LocalCatalog>('Catalog', lang),
@@ -370,6 +416,11 @@ export const api = {
   QueueDiscard: (id: number, reason: string, approval: Approval | null) =>
     call<boolean>('QueueDiscard', id, reason, approval),
   QueueRetry: (id: number) => call<boolean>('QueueRetry', id),
+  PhonePrepare: (r: PhoneCardRequest) => call<PhoneCardView>('PhonePrepare', r),
+  PhoneStore: (r: PhoneStoreRequest) => call<PhoneOutcome>('PhoneStore', r),
+  PhoneList: (serial: string) => call<PhoneCredView[]>('PhoneList', serial),
+  PhoneRevoke: (id: string, lang: string) => call<ProcedureOutcome>('PhoneRevoke', id, lang),
+  PhoneOffer: (id: string) => call<OfferView>('PhoneOffer', id),
 };
 
 /** login sends the access code when `serve` runs beyond loopback. */

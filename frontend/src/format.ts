@@ -2,7 +2,7 @@
 // the Western calendar (as Go's i18n.Bundle.FormatDate does, from the same
 // messages), messages that may or may not have plural forms, PIN names.
 import type { PINKind } from './api';
-import { t, tn } from './i18n';
+import { Markup, markup, t, tn, tnMarkup, type RichData } from './i18n';
 
 interface Civil {
   y: number;
@@ -112,4 +112,19 @@ export function sexKey(code: string): string {
       return 'sex.not_applicable';
   }
   return 'sex.unknown';
+}
+
+/** pinMarkup is the name of a PIN kind as Markup (for tRich; easy Japanese has furigana). */
+export function pinMarkup(kind: string): Markup {
+  return markup(pinLabels[kind as PINKind] ?? kind);
+}
+
+/** dateMarkup is formatDate as Markup (the era's name may have furigana). */
+export function dateMarkup(iso: string | undefined): Markup {
+  return new Markup(formatDate(iso).replace(/&/g, '&amp;'));
+}
+
+/** messageMarkup is message() as Markup, for tRich. */
+export function messageMarkup(key: string, count = 0, data: RichData = {}): Markup {
+  return tnMarkup(key, count, data) ?? markup(key, { ...data, Count: count });
 }

@@ -3,6 +3,7 @@ import { api, ApiError, inWindow, login, type Info, type Mode, type ProcedureVie
 import { counterActive, counterView, initCounter, isCounterProcedure, startCounter } from './counter';
 import { h } from './dom';
 import { lang, setCatalog, t, tn, today } from './i18n';
+import { startKiosk } from './kiosk';
 
 // The state of the screen. Everything shown is derived from it in render().
 const state: {
@@ -298,6 +299,20 @@ async function start(): Promise<void> {
     return;
   }
   state.needLogin = false;
+  if (state.info.mode === 'kiosk') {
+    // The kiosk owns the page: its own screens, language and timeouts; no
+    // status panel, and the citizen's language is never stored.
+    state.mode = 'kiosk';
+    try {
+      await startKiosk(state.info);
+    } catch (e) {
+      state.fatal = e instanceof ApiError ? e.code : 'error.unavailable';
+      render();
+      return;
+    }
+    reportFirstPaint();
+    return;
+  }
   initCounter({ render, demo: () => state.info?.demo === true });
   state.mode = state.info.mode;
   await refreshProcedures().catch(() => undefined);

@@ -11,7 +11,7 @@
 import { api, type Notice, type PINCheck, type PINKind } from './api';
 import { h } from './dom';
 import { message, pinName } from './format';
-import { t } from './i18n';
+import { plain, rich, t } from './i18n';
 
 export interface PadSpec {
   /** a unique id prefix for the pad's elements */
@@ -30,6 +30,24 @@ export interface PadSpec {
   name?: string;
   /** the pad may be left empty (an optional PIN such as the PUK) */
   optional?: boolean;
+  /** shuffle the digit keys (a new order for every pad, i.e. every entry) */
+  shuffle?: boolean;
+  /** render the texts with their ruby markup (furigana, easy Japanese) */
+  rich?: boolean;
+}
+
+const DIGITS = ['1', '2', '3', '4', '5', '6', '7', '8', '9', '0'];
+
+/** shuffled is a uniformly random permutation (Fisher–Yates, crypto random). */
+function shuffled<T>(xs: T[]): T[] {
+  const out = [...xs];
+  const r = new Uint32Array(out.length);
+  crypto.getRandomValues(r);
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = r[i] % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
 }
 
 type Field = 'pin' | 'confirm';
@@ -52,11 +70,29 @@ export class PinPad {
   private inputs: Partial<Record<Field, HTMLInputElement>> = {};
   private feedback?: HTMLElement;
   private shown = '';
+  // The digit keys' order, fixed for this pad (this entry).
+  private readonly digitOrder: string[];
 
   constructor(
     readonly spec: PadSpec,
     private readonly onChange: () => void = () => undefined,
-  ) {}
+  ) {
+    this.digitOrder = spec.shuffle ? shuffled(DIGITS) : DIGITS;
+  }
+
+  /** digitKeys is the order of the digit keys as shown (row by row; the last one below). */
+  digitKeys(): string[] {
+    return [...this.digitOrder];
+  }
+
+  // A text as shown (with ruby when the pad is rich) and as an attribute.
+  private txt(s: string): Node | string {
+    return this.spec.rich ? rich(s) : s;
+  }
+
+  private attr(s: string): string {
+    return this.spec.rich ? plain(s) : s;
+  }
 
   /** name is the PIN's name as the citizen reads it. */
   name(): string {
@@ -252,15 +288,20 @@ export class PinPad {
         : s.mode === 'new'
           ? t('counter.pad.new_label', { PIN: this.name() })
           : t('counter.pad.existing_label', { PIN: this.name() });
-    return h('div', { class: 'pin-field' }, h('label', { for: id }, label), input);
+    return h('div', { class: 'pin-field' }, h('label', { for: id }, this.txt(label)), input);
   }
 
   private keypad(): HTMLElement {
-    const keys = ['1', '2', '3', '4', '5', '6', '7', '8', '9', 'clear', '0', 'back'];
+    const d = this.digitOrder;
+    const keys = [...d.slice(0, 9), 'clear', d[9], 'back'];
     const off = this.blocked() || this.isSkipped();
     return h(
       'div',
-      { class: 'keypad', role: 'group', 'aria-label': t('counter.pad.keypad', { PIN: this.name() }) },
+      {
+        class: `keypad${this.spec.shuffle ? ' shuffled' : ''}`,
+        role: 'group',
+        'aria-label': this.attr(t('counter.pad.keypad', { PIN: this.name() })),
+      },
       keys.map((k) =>
         h(
           'button',
@@ -273,7 +314,7 @@ export class PinPad {
             onmousedown: (e: Event) => e.preventDefault(),
             onclick: () => this.press(k),
           },
-          k === 'back' ? t('counter.pad.key_back') : k === 'clear' ? t('counter.pad.key_clear') : k,
+          k === 'back' ? this.txt(t('counter.pad.key_back')) : k === 'clear' ? this.txt(t('counter.pad.key_clear')) : k,
         ),
       ),
     );
@@ -300,8 +341,8 @@ export class PinPad {
     if (sig === this.shown) return;
     this.shown = sig;
     const parts: HTMLElement[] = [];
-    if (error) parts.push(h('p', { class: 'error pad-error', role: 'alert', 'data-pad': 'error' }, error));
-    if (ok) parts.push(h('p', { class: 'pad-ok', 'data-pad': 'ok' }, t('counter.pad.match')));
+    if (error) parts.push(h('p', { class: 'error pad-error', role: 'alert', 'data-pad': 'error' }, this.txt(error)));
+    if (ok) parts.push(h('p', { class: 'pad-ok', 'data-pad': 'ok' }, this.txt(t('counter.pad.match'))));
     if (warns.length > 0) {
       const box = h('input', {
         type: 'checkbox',
@@ -317,8 +358,8 @@ export class PinPad {
         h(
           'div',
           { class: 'pad-warning', role: 'alert', 'data-pad': 'warning' },
-          h('ul', {}, warns.map((w) => h('li', { 'data-warning': w.code }, t(w.key)))),
-          h('div', { class: 'check' }, box, h('label', { for: `${s.id}-anyway` }, t('counter.pad.use_anyway'))),
+          h('ul', {}, warns.map((w) => h('li', { 'data-warning': w.code }, this.txt(t(w.key))))),
+          h('div', { class: 'check' }, box, h('label', { for: `${s.id}-anyway` }, this.txt(t('counter.pad.use_anyway')))),
         ),
       );
     }
@@ -334,7 +375,7 @@ export class PinPad {
         ? h(
             'p',
             { class: `pad-notice${(s.tries ?? 3) <= 1 ? ' warn' : ''}`, id: `${s.id}-notice`, 'data-pad': 'notice' },
-            message(s.notice.key, s.notice.count, { PIN: this.name() }),
+            this.txt(message(s.notice.key, s.notice.count, { PIN: this.name() })),
           )
         : null;
     const skip = s.optional
@@ -353,7 +394,7 @@ export class PinPad {
             },
           });
           box.checked = this.skipped;
-          return h('div', { class: 'check' }, box, h('label', { for: `${s.id}-skip` }, t('counter.pad.skip', { PIN: this.name() })));
+          return h('div', { class: 'check' }, box, h('label', { for: `${s.id}-skip` }, this.txt(t('counter.pad.skip', { PIN: this.name() }))));
         })()
       : null;
     const toggle = h(
@@ -366,11 +407,11 @@ export class PinPad {
         onclick: () => {
           this.visible = !this.visible;
           toggle.setAttribute('aria-pressed', this.visible ? 'true' : 'false');
-          toggle.textContent = this.visible ? t('counter.pad.hide') : t('counter.pad.show');
+          toggle.replaceChildren(this.txt(this.visible ? t('counter.pad.hide') : t('counter.pad.show')));
           for (const el of Object.values(this.inputs)) if (el) el.type = this.visible ? 'text' : 'password';
         },
       },
-      this.visible ? t('counter.pad.hide') : t('counter.pad.show'),
+      this.txt(this.visible ? t('counter.pad.hide') : t('counter.pad.show')),
     );
     this.feedback = h('div', { class: 'pad-feedback', 'aria-live': 'polite' });
     this.shown = '';
@@ -379,7 +420,7 @@ export class PinPad {
       { class: 'pinpad', id: `${s.id}-pad`, 'data-kind': s.kind, 'data-mode': s.mode },
       notice,
       skip,
-      h('p', { class: 'pad-format', id: `${s.id}-format` }, this.formatText()),
+      h('p', { class: 'pad-format', id: `${s.id}-format` }, this.txt(this.formatText())),
       h(
         'div',
         { class: 'pad-body' },

@@ -52,6 +52,52 @@ const (
 	PathCardReservations = "/v1/cards/{serial}/reservations"
 )
 
+// Phone credentials (docs/JLIS-API.md §6).
+const (
+	// PathPhoneChallenges: POST issues a one-time challenge for a phone's
+	// key attestation (GENERATE KEY), valid PhoneChallengeTTL.
+	PathPhoneChallenges = "/v1/phone-challenges"
+	// PathCardPhones: GET lists a card's phone credentials, every state.
+	PathCardPhones = "/v1/cards/{serial}/phones"
+	// PathPhoneSuspension: POST suspends a phone credential, DELETE lifts
+	// the suspension (as PathCertSuspension does for a certificate).
+	PathPhoneSuspension = "/v1/phones/{id}/suspension"
+	// PathPhoneNotices: GET lists the notices for a phone (revocations,
+	// suspensions) a terminal delivers at the next tap.
+	PathPhoneNotices = "/v1/phones/{id}/notices"
+	// PathPhoneMdoc: POST issues an ISO/IEC 18013-5 mdoc (the My Number
+	// Card document type) bound to a key in the phone.
+	PathPhoneMdoc = "/v1/phones/{id}/mdoc"
+	// PathPhoneOffers: POST makes an OpenID4VCI credential offer
+	// (pre-authorised code) for the phone's wallet.
+	PathPhoneOffers = "/v1/phones/{id}/offers"
+)
+
+// OpenID4VCI endpoints on the public repository listener (plain HTTP in
+// the reference server, HTTPS in production), the wallet's side.
+const (
+	PathVCIIssuerMetadata = "/.well-known/openid-credential-issuer"
+	PathVCIASMetadata     = "/.well-known/oauth-authorization-server"
+	PathVCIToken          = "/token"
+	PathVCICredential     = "/credential"
+	// GrantPreAuthorizedCode is the OpenID4VCI pre-authorised code grant.
+	GrantPreAuthorizedCode = "urn:ietf:params:oauth:grant-type:pre-authorized_code"
+	// ProofTypeJWT is the key proof type and ProofJWTType its typ header.
+	ProofTypeJWT = "jwt"
+	ProofJWTType = "openid4vci-proof+jwt"
+	// FormatMsoMdoc is the credential format of an ISO 18013-5 mdoc.
+	FormatMsoMdoc = "mso_mdoc"
+	// MaxTxCodeTries is how many wrong transaction codes kill an offer.
+	MaxTxCodeTries = 5
+)
+
+// The My Number Card mdoc (Multipaz's definition).
+const (
+	MdocDocType      = "org.iso.23220.1.jp.mnc" // also the credential configuration id
+	MdocNamespaceJP  = "org.iso.23220.1.jp"     // the Japan-specific elements
+	MdocNamespaceISO = "org.iso.23220.1"        // ISO/IEC 23220-2 elements: sex, age_over_20, age_in_years, birth_date
+)
+
 // CA names: one issuing CA per purpose (domain.md §3).
 const (
 	CAAuth     = "auth"
@@ -289,29 +335,127 @@ type Reservation struct {
 	ExpiresAt  time.Time `json:"expiresAt,omitzero"`
 }
 
+// PhoneChallengeTTL is how long a phone challenge may be used.
+const PhoneChallengeTTL = 2 * time.Minute
+
+// PhoneChallenge is a one-time challenge for a phone's key attestation
+// (POST /v1/phone-challenges): the terminal passes it to the phone's
+// GENERATE KEY, and the attestation signs it. It is used up by the phone
+// credential it is sent with; a refused request uses nothing.
+type PhoneChallenge struct {
+	Challenge []byte    `json:"challenge"` // 32 random bytes
+	ExpiresAt time.Time `json:"expiresAt"`
+}
+
 // PhoneRequest asks for a smartphone credential (POST /v1/phones).
 type PhoneRequest struct {
 	CardSerial string `json:"cardSerial"`
 	DeviceID   string `json:"deviceId"`
-	// Attestation names the phone's secure element and wallet app; the
-	// server accepts only pairs on its allow-list.
-	SecureElement string `json:"secureElement"`
-	App           string `json:"app"`
-	PublicKey     []byte `json:"publicKey"` // DER SPKI
+	// Attestation is the phone's GENERATE KEY answer (7F50, see
+	// drivers/phone): the secure element's signed statement that it made
+	// PublicKey in answer to Challenge, inside the named secure element
+	// and wallet app, under an attestation certificate from its vendor.
+	// The server accepts it only when the secure element and app are an
+	// approved pair on its allow-list and the certificate chains to that
+	// entry's vendor root.
+	Attestation []byte `json:"attestation"`
+	// Challenge is the one from POST /v1/phone-challenges the attestation
+	// signs: issued to this terminal, unused, unexpired.
+	Challenge []byte `json:"challenge"`
+	// SecureElement and App are optional: the attested ones count; when
+	// given they must be the attested ones.
+	SecureElement string `json:"secureElement,omitempty"`
+	App           string `json:"app,omitempty"`
+	PublicKey     []byte `json:"publicKey"` // DER SPKI, the attested key
 	Proof         []byte `json:"proof"`     // PoP over PoPMessage(cardSerial, "phone", publicKey)
-	// Replace must be true when the holder already has an active phone:
-	// the clerk confirmed that the old one is revoked.
+	// Replace must be true when the holder already has an active (or
+	// suspended) phone: the clerk confirmed that the old one is revoked.
 	Replace bool `json:"replace"`
 }
 
-// Phone is a smartphone credential.
+// Phone is a smartphone credential. State is good, suspended or revoked.
 type Phone struct {
-	ID          string      `json:"id"`
-	CardSerial  string      `json:"cardSerial"`
-	DeviceID    string      `json:"deviceId"`
-	State       CertState   `json:"state"`
-	Certificate Certificate `json:"certificate"`
-	Replaced    string      `json:"replaced,omitempty"` // the phone this one replaced
+	ID            string      `json:"id"`
+	CardSerial    string      `json:"cardSerial"`
+	DeviceID      string      `json:"deviceId"`
+	State         CertState   `json:"state"`
+	SecureElement string      `json:"secureElement,omitempty"` // as attested
+	App           string      `json:"app,omitempty"`
+	AppVersion    string      `json:"appVersion,omitempty"`
+	CreatedAt     time.Time   `json:"createdAt,omitzero"`
+	Certificate   Certificate `json:"certificate"`
+	Replaced      string      `json:"replaced,omitempty"` // the phone this one replaced
+}
+
+// Notice codes (the names of drivers/phone.NoticeCode).
+const (
+	NoticeRevoked   = "revoked"
+	NoticeSuspended = "suspended"
+	NoticeResumed   = "resumed"
+)
+
+// Notice reasons: why the phone credential changed state.
+const (
+	NoticeReasonCardRevoked     = "cardRevoked"            // the card was revoked
+	NoticeReasonCardReturned    = "cardReturned"           // the card was returned
+	NoticeReasonCardExpired     = "cardExpired"            // the card expired
+	NoticeReasonCardSuspended   = "cardSuspended"          // the card was suspended (lost)
+	NoticeReasonCardResumed     = "cardResumed"            // the card's suspension was lifted
+	NoticeReasonAuthCertRevoked = "authCertificateRevoked" // the card's authentication certificate was revoked
+	NoticeReasonReplaced        = "replaced"               // a new phone took its place
+	NoticeReasonRevoked         = "revokedAtCounter"       // DELETE /v1/phones/{id}
+	NoticeReasonPhoneSuspended  = "phoneSuspended"         // POST /v1/phones/{id}/suspension
+	NoticeReasonPhoneResumed    = "phoneResumed"           // DELETE /v1/phones/{id}/suspension
+)
+
+// PhoneNotice is a message for the phone, recorded when its credential
+// changed state while the phone was perhaps not at hand (GET
+// /v1/phones/{id}/notices; ?after=ID lists the newer ones only). A
+// terminal delivers them to the phone at its next tap (PUT NOTICE).
+type PhoneNotice struct {
+	ID      int64     `json:"id"` // increasing
+	PhoneID string    `json:"phoneId"`
+	Code    string    `json:"code"`   // NoticeRevoked, NoticeSuspended, NoticeResumed
+	Reason  string    `json:"reason"` // NoticeReason*
+	At      time.Time `json:"at"`
+}
+
+// MdocRequest asks for a My Number Card mdoc for an active phone
+// credential (POST /v1/phones/{id}/mdoc). The holder's attributes come
+// from the card record; the individual number is never put in.
+type MdocRequest struct {
+	// DeviceKey is the DER SPKI of the key (ECDSA P-256) in the phone the
+	// mdoc is bound to.
+	DeviceKey []byte `json:"deviceKey"`
+	// Portrait is the card's face photo as read from the card (JPEG 2000;
+	// JPEG is taken too). Empty: the mdoc carries no portrait.
+	Portrait []byte `json:"portrait,omitempty"`
+}
+
+// Mdoc is an issued mdoc.
+type Mdoc struct {
+	// IssuerSigned is the ISO 18013-5 IssuerSigned structure (CBOR).
+	IssuerSigned []byte    `json:"issuerSigned"`
+	DocType      string    `json:"docType"`
+	ValidUntil   time.Time `json:"validUntil"`
+}
+
+// OfferRequest asks for an OpenID4VCI credential offer for a phone
+// credential (POST /v1/phones/{id}/offers).
+type OfferRequest struct {
+	// Portrait as in MdocRequest: the credential issued on the offer
+	// carries it.
+	Portrait []byte `json:"portrait,omitempty"`
+}
+
+// Offer is a credential offer for the citizen's wallet: OfferURI goes
+// into a QR code, TxCode is shown at the counter for the citizen to type
+// on the phone. The offer is good once, until ExpiresAt, and dies after
+// MaxTxCodeTries wrong transaction codes.
+type Offer struct {
+	OfferURI  string    `json:"offerURI"` // openid-credential-offer://?credential_offer=…
+	TxCode    string    `json:"txCode"`   // 6 digits
+	ExpiresAt time.Time `json:"expiresAt"`
 }
 
 // Event is one record for the central statistics (batched).
@@ -362,7 +506,7 @@ const (
 	CodeIdempotencyRequired = "idempotency-key-required" // 428
 	CodeIdempotencyReused   = "idempotency-key-reused"   // 422: same key, different body
 	CodeProofInvalid        = "proof-invalid"            // 422: proof of possession fails
-	CodeAttestation         = "attestation-not-allowed"  // 422: secure element/app not on the allow-list
+	CodeAttestation         = "attestation-not-allowed"  // 422: attestation refused: pair not on the allow-list, wrong vendor, bad signature, challenge unknown or used
 	CodePhoneActive         = "phone-active"             // 409: an active phone exists; confirm replacement
 	CodeChallengeReused     = "challenge-reused"         // 409: this challenge was answered already
 	CodeReservationInvalid  = "reservation-invalid"      // 409: the reservation is unknown, used, expired, or for another card or PIN

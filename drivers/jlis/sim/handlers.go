@@ -131,16 +131,27 @@ func (s *server) transition(ctx context.Context, tx querier, r *http.Request, bo
 		return 0, nil, refuse(409, api.CodeInvalidTransition, "a %s card cannot become %s", c.State, t.To)
 	}
 	now := ts(s.now())
-	// The certificates follow the card (domain.md §1, §3).
+	// The certificates follow the card (domain.md §1, §3), and the phones
+	// hear of it (a notice for the next tap).
 	switch t.To {
 	case api.StateSuspended:
-		_, err = tx.ExecContext(ctx, `UPDATE certificates SET state = 'suspended', revoked_at = ?, reason = 'certificateHold' WHERE card_serial = ? AND state = 'good'`, now, c.Serial)
+		if err = s.notePhones(ctx, tx, c.Serial, []api.CertState{api.CertGood}, api.NoticeSuspended, api.NoticeReasonCardSuspended); err == nil {
+			_, err = tx.ExecContext(ctx, `UPDATE certificates SET state = 'suspended', revoked_at = ?, reason = 'certificateHold' WHERE card_serial = ? AND state = 'good'`, now, c.Serial)
+		}
 	case api.StateIssued:
 		if c.State == api.StateSuspended {
-			_, err = tx.ExecContext(ctx, `UPDATE certificates SET state = 'good', revoked_at = '', reason = '' WHERE card_serial = ? AND state = 'suspended'`, c.Serial)
+			// A phone suspended on its own (lost phone) stays suspended.
+			if err = s.notePhones(ctx, tx, c.Serial, []api.CertState{api.CertGood}, api.NoticeResumed, api.NoticeReasonCardResumed); err == nil {
+				_, err = tx.ExecContext(ctx, `UPDATE certificates SET state = 'good', revoked_at = '', reason = '' WHERE card_serial = ? AND state = 'suspended'
+					AND serial NOT IN (SELECT cert_serial FROM phones WHERE card_serial = ? AND state = 'suspended')`, c.Serial, c.Serial)
+			}
 		}
 	case api.StateRevoked, api.StateReturned, api.StateExpired:
 		reason := map[api.CardState]string{api.StateRevoked: "keyCompromise", api.StateReturned: "cessationOfOperation", api.StateExpired: "cessationOfOperation"}[t.To]
+		why := map[api.CardState]string{api.StateRevoked: api.NoticeReasonCardRevoked, api.StateReturned: api.NoticeReasonCardReturned, api.StateExpired: api.NoticeReasonCardExpired}[t.To]
+		if err = s.notePhones(ctx, tx, c.Serial, []api.CertState{api.CertGood, api.CertSuspended}, api.NoticeRevoked, why); err != nil {
+			return 0, nil, err
+		}
 		if _, err = tx.ExecContext(ctx, `UPDATE certificates SET state = 'revoked', revoked_at = ?, reason = ? WHERE card_serial = ? AND state != 'revoked'`, now, reason, c.Serial); err == nil {
 			_, err = tx.ExecContext(ctx, `UPDATE phones SET state = 'revoked' WHERE card_serial = ? AND state != 'revoked'`, c.Serial)
 		}
@@ -368,6 +379,9 @@ func (s *server) setCertState(ctx context.Context, tx querier, serial string, fr
 	// Revoking a card's authentication certificate revokes its phone
 	// credentials, which are bound to it (domain.md §3).
 	if to == api.CertRevoked && st.Purpose == api.CAAuth {
+		if err := s.notePhones(ctx, tx, st.CardSerial, []api.CertState{api.CertGood, api.CertSuspended}, api.NoticeRevoked, api.NoticeReasonAuthCertRevoked); err != nil {
+			return st, err
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE certificates SET state = 'revoked', revoked_at = ?, reason = 'affiliationChanged' WHERE card_serial = ? AND purpose = 'phone' AND state != 'revoked'`, at, st.CardSerial); err != nil {
 			return st, err
 		}
@@ -491,128 +505,6 @@ func randBytes(n int) []byte {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return b
-}
-
-func (s *server) loadPhone(ctx context.Context, q querier, id string) (api.Phone, error) {
-	var p api.Phone
-	var certSer string
-	err := q.QueryRowContext(ctx, `SELECT id, card_serial, device_id, cert_serial, state, replaced FROM phones WHERE id = ?`, id).
-		Scan(&p.ID, &p.CardSerial, &p.DeviceID, &certSer, &p.State, &p.Replaced)
-	if errors.Is(err, sql.ErrNoRows) {
-		return p, refuse(404, api.CodeNotFound, "no such phone credential")
-	}
-	if err != nil {
-		return p, err
-	}
-	_, der, _, err := s.certStatus(ctx, q, certSer)
-	if err != nil {
-		return p, err
-	}
-	c, err := x509.ParseCertificate(der)
-	if err != nil {
-		return p, err
-	}
-	p.Certificate = s.apiCert(api.CAPhone, api.CAPhone, c)
-	return p, nil
-}
-
-func (s *server) getPhone(w http.ResponseWriter, r *http.Request) {
-	p, err := s.loadPhone(r.Context(), s.db.DB, r.PathValue("id"))
-	var pr *problem
-	if errors.As(err, &pr) {
-		writeProblem(w, pr)
-		return
-	}
-	if err != nil {
-		writeProblem(w, refuse(500, api.CodeInternal, "internal error"))
-		return
-	}
-	writeJSON(w, 200, p)
-}
-
-func (s *server) issuePhone(ctx context.Context, tx querier, r *http.Request, body []byte) (int, any, error) {
-	var req api.PhoneRequest
-	if err := decode(body, &req); err != nil {
-		return 0, nil, err
-	}
-	if req.DeviceID == "" {
-		return 0, nil, refuse(400, api.CodeBadRequest, "deviceId is required")
-	}
-	approved := false
-	for _, a := range s.allow {
-		approved = approved || (a.SecureElement == req.SecureElement && a.App == req.App)
-	}
-	if !approved {
-		return 0, nil, refuse(422, api.CodeAttestation, "secure element %q with app %q is not on the allow-list", req.SecureElement, req.App)
-	}
-	c, err := s.cardForUpdate(ctx, tx, req.CardSerial)
-	if err != nil {
-		return 0, nil, err
-	}
-	if c.State != api.StateIssued {
-		return 0, nil, refuse(409, api.CodeCardState, "phone credentials need an issued card, this one is %s", c.State)
-	}
-	var authNotAfter string
-	err = tx.QueryRowContext(ctx, `SELECT not_after FROM certificates WHERE card_serial = ? AND purpose = 'auth' AND state = 'good' ORDER BY not_before DESC LIMIT 1`, c.Serial).Scan(&authNotAfter)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, nil, refuse(409, api.CodeCardState, "the card has no valid authentication certificate")
-	}
-	if err != nil {
-		return 0, nil, err
-	}
-	pub, err := checkProof(c.Serial, api.CAPhone, req.PublicKey, req.Proof)
-	if err != nil {
-		return 0, nil, err
-	}
-	var oldID, oldCert string
-	err = tx.QueryRowContext(ctx, `SELECT id, cert_serial FROM phones WHERE card_serial = ? AND state = 'good'`, c.Serial).Scan(&oldID, &oldCert)
-	switch {
-	case err == nil && !req.Replace:
-		return 0, nil, refuse(409, api.CodePhoneActive, "the holder has an active phone; confirm its replacement")
-	case err == nil:
-		now := ts(s.now())
-		if _, err := tx.ExecContext(ctx, `UPDATE phones SET state = 'revoked' WHERE id = ?`, oldID); err != nil {
-			return 0, nil, err
-		}
-		if _, err := tx.ExecContext(ctx, `UPDATE certificates SET state = 'revoked', revoked_at = ?, reason = 'superseded' WHERE serial = ?`, now, oldCert); err != nil {
-			return 0, nil, err
-		}
-	case !errors.Is(err, sql.ErrNoRows):
-		return 0, nil, err
-	}
-	now := s.now()
-	cert, err := issue(jpki.PhoneTemplate(now.UTC().Truncate(time.Second).Add(-time.Minute), parseTS(authNotAfter), s.endpoints(api.CAPhone)), s.cas[api.CAPhone], pub)
-	if err != nil {
-		return 0, nil, err
-	}
-	if err := s.storeCert(ctx, tx, api.CAPhone, api.CAPhone, c.Serial, cert); err != nil {
-		return 0, nil, err
-	}
-	id := hex.EncodeToString(randBytes(12))
-	if _, err := tx.ExecContext(ctx, `INSERT INTO phones (id, card_serial, device_id, secure_element, app, cert_serial, state, replaced, created_at) VALUES (?, ?, ?, ?, ?, ?, 'good', ?, ?)`,
-		id, c.Serial, req.DeviceID, req.SecureElement, req.App, certSerial(cert), oldID, ts(now)); err != nil {
-		return 0, nil, err
-	}
-	p, err := s.loadPhone(ctx, tx, id)
-	return 201, p, err
-}
-
-func (s *server) revokePhone(ctx context.Context, tx querier, r *http.Request, _ []byte) (int, any, error) {
-	p, err := s.loadPhone(ctx, tx, r.PathValue("id"))
-	if err != nil {
-		return 0, nil, err
-	}
-	if p.State == api.CertRevoked {
-		return 0, nil, refuse(409, api.CodeCertState, "already revoked")
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE phones SET state = 'revoked' WHERE id = ?`, p.ID); err != nil {
-		return 0, nil, err
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE certificates SET state = 'revoked', revoked_at = ?, reason = 'cessationOfOperation' WHERE serial = ?`, ts(s.now()), p.Certificate.Serial); err != nil {
-		return 0, nil, err
-	}
-	p, err = s.loadPhone(ctx, tx, p.ID)
-	return 200, p, err
 }
 
 func (s *server) ingestEvents(ctx context.Context, tx querier, r *http.Request, body []byte) (int, any, error) {

@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/json"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -23,6 +24,8 @@ import (
 	cardsim "madoguchi/drivers/card/sim"
 	"madoguchi/drivers/jlis/api"
 	"madoguchi/drivers/jlis/jpki"
+	"madoguchi/drivers/mdoc"
+	phonesim "madoguchi/drivers/phone/sim"
 )
 
 // The files of a simulator directory.
@@ -36,6 +39,10 @@ const (
 	// keys that sign the cards' input-assist data, as J-LIS makes the
 	// cards.
 	cardIssuerFile = "card-issuer.json"
+	// vendorFile is the virtual secure-element vendor (drivers/phone/sim):
+	// the CA that certifies the virtual phones' attestation keys. Its root
+	// is in the default allow-list.
+	vendorFile = "virtual-se-vendor.json"
 )
 
 // CAs are the issuing CAs, one per purpose, under one root.
@@ -49,32 +56,40 @@ type Files struct {
 
 // InitResult lists every file Init wrote (or found).
 type InitResult struct {
-	Dir           string           `json:"dir"`
-	RootCA        string           `json:"rootCA"`
-	RootKey       string           `json:"rootKey"`
-	CAs           map[string]Files `json:"cas"`
-	Server        Files            `json:"server"`
-	TerminalCert  string           `json:"terminalCert"`
-	TerminalKey   string           `json:"terminalKey"`
-	MasterKey     string           `json:"cardManagementKey"`
-	Database      string           `json:"database"`
-	PhoneAllow    string           `json:"phoneAllowList"`
-	CardIssuer    string           `json:"cardIssuer"`
-	DemoCards     []string         `json:"demoCards"`
-	AlreadyExists bool             `json:"alreadyExisted"`
+	Dir          string           `json:"dir"`
+	RootCA       string           `json:"rootCA"`
+	RootKey      string           `json:"rootKey"`
+	CAs          map[string]Files `json:"cas"`
+	Server       Files            `json:"server"`
+	TerminalCert string           `json:"terminalCert"`
+	TerminalKey  string           `json:"terminalKey"`
+	MasterKey    string           `json:"cardManagementKey"`
+	Database     string           `json:"database"`
+	PhoneAllow   string           `json:"phoneAllowList"`
+	CardIssuer   string           `json:"cardIssuer"`
+	PhoneVendor  string           `json:"phoneVendor"`
+	// IACA is the mdoc issuing authority's root (ISO 18013-5 Annex B),
+	// DocumentSigner the certificate and key that sign the mdocs.
+	IACA           Files    `json:"iaca"`
+	DocumentSigner Files    `json:"documentSigner"`
+	DemoCards      []string `json:"demoCards"`
+	AlreadyExists  bool     `json:"alreadyExisted"`
 }
 
 func paths(dir string) *InitResult {
 	r := &InitResult{
-		Dir:        dir,
-		RootCA:     filepath.Join(dir, pkiDir, "root.pem"),
-		RootKey:    filepath.Join(dir, pkiDir, "root.key"),
-		CAs:        map[string]Files{},
-		Server:     Files{filepath.Join(dir, pkiDir, "server.pem"), filepath.Join(dir, pkiDir, "server.key")},
-		MasterKey:  filepath.Join(dir, masterFile),
-		Database:   filepath.Join(dir, dbFile),
-		PhoneAllow: filepath.Join(dir, allowFile),
-		CardIssuer: filepath.Join(dir, cardIssuerFile),
+		Dir:            dir,
+		RootCA:         filepath.Join(dir, pkiDir, "root.pem"),
+		RootKey:        filepath.Join(dir, pkiDir, "root.key"),
+		CAs:            map[string]Files{},
+		Server:         Files{filepath.Join(dir, pkiDir, "server.pem"), filepath.Join(dir, pkiDir, "server.key")},
+		MasterKey:      filepath.Join(dir, masterFile),
+		Database:       filepath.Join(dir, dbFile),
+		PhoneAllow:     filepath.Join(dir, allowFile),
+		CardIssuer:     filepath.Join(dir, cardIssuerFile),
+		PhoneVendor:    filepath.Join(dir, vendorFile),
+		IACA:           Files{filepath.Join(dir, pkiDir, "iaca.pem"), filepath.Join(dir, pkiDir, "iaca.key")},
+		DocumentSigner: Files{filepath.Join(dir, pkiDir, "mdoc-signer.pem"), filepath.Join(dir, pkiDir, "mdoc-signer.key")},
 	}
 	for _, n := range caNames {
 		r.CAs[n] = Files{filepath.Join(dir, pkiDir, n+"-ca.pem"), filepath.Join(dir, pkiDir, n+"-ca.key")}
@@ -157,10 +172,14 @@ func caName(purpose string) pkix.Name {
 // signature, phone, terminal; RSA-2048 as JPKI), a TLS server certificate
 // for loopback, the card-management master key, a first terminal
 // certificate (terminal-01), the phone allow-list, the card issuer
-// (card-issuer.json: the keys that sign the cards' input-assist data) and
-// the database with demo card records. On a directory already initialised
-// it changes nothing and returns the existing paths, except that it makes
-// the card issuer if the directory has none yet.
+// (card-issuer.json: the keys that sign the cards' input-assist data), the
+// virtual secure-element vendor (virtual-se-vendor.json) whose root the
+// default allow-list approves, the mdoc IACA root and document signer
+// (P-256), and the database with demo card records. On a directory
+// already initialised it changes nothing and returns the existing paths,
+// except that it makes what a directory from before them lacks: the card
+// issuer, the vendor (and an allow-list with vendor roots), the mdoc
+// signer.
 func Init(dir string) (*InitResult, error) {
 	dir, err := filepath.Abs(dir)
 	if err != nil {
@@ -172,6 +191,12 @@ func Init(dir string) (*InitResult, error) {
 		// A directory from before the card issuer gets one now.
 		if _, err := cardsim.LoadOrCreateIssuer(r.CardIssuer); err != nil {
 			return nil, fmt.Errorf("card issuer: %w", err)
+		}
+		if err := ensurePhoneTrust(r); err != nil {
+			return nil, err
+		}
+		if _, _, err := ensureMdocSigner(r); err != nil {
+			return nil, err
 		}
 		db, err := openDB(r.Database)
 		if err != nil {
@@ -245,7 +270,10 @@ func Init(dir string) (*InitResult, error) {
 	if _, _, err := AddTerminal(dir, "terminal-01"); err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(r.PhoneAllow, []byte(defaultAllowList), 0o644); err != nil {
+	if err := ensurePhoneTrust(r); err != nil {
+		return nil, err
+	}
+	if _, _, err := ensureMdocSigner(r); err != nil {
 		return nil, err
 	}
 	if _, err := cardsim.LoadOrCreateIssuer(r.CardIssuer); err != nil {
@@ -262,12 +290,120 @@ func Init(dir string) (*InitResult, error) {
 	return r, nil
 }
 
-// defaultAllowList is the demo's approved secure elements and wallet apps.
-const defaultAllowList = `[
-  {"secureElement": "DEMO-eSE", "app": "jp.madoguchi.wallet.demo"},
-  {"secureElement": "DEMO-StrongBox", "app": "jp.madoguchi.wallet.demo"}
-]
-`
+// allowEntry is one approved pair of secure element and wallet app, and
+// the root certificate (PEM) of the vendor whose attestation certificate
+// must vouch for it. The allow-list file (phone-allowlist.json) is a JSON
+// array of them.
+type allowEntry struct {
+	SecureElement string `json:"secureElement"`
+	App           string `json:"app"`
+	// Vendor names the vendor, for people reading the file.
+	Vendor string `json:"vendor,omitempty"`
+	// VendorRoot is the vendor's attestation root certificate, PEM.
+	VendorRoot string `json:"vendorRoot"`
+
+	roots *x509.CertPool
+}
+
+// defaultAllowList approves the virtual phone: secure element "Madoguchi
+// Virtual SE" with app "Madoguchi Wallet", attested under the virtual
+// vendor of this directory.
+func defaultAllowList(v *phonesim.Vendor) []allowEntry {
+	return []allowEntry{{SecureElement: phonesim.DefaultSecureElement, App: phonesim.DefaultApp,
+		Vendor: v.Name, VendorRoot: string(v.RootPEM())}}
+}
+
+// readAllowList reads the allow-list; entries whose vendor root is not a
+// PEM certificate are an error (a typo must not silently approve or
+// refuse a phone).
+func readAllowList(path string) ([]allowEntry, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var list []allowEntry
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("phone allow-list %s: %w", path, err)
+	}
+	for i := range list {
+		e := &list[i]
+		if e.VendorRoot == "" {
+			continue // refused at use: "no vendor root"
+		}
+		e.roots = x509.NewCertPool()
+		if !e.roots.AppendCertsFromPEM([]byte(e.VendorRoot)) {
+			return nil, fmt.Errorf("phone allow-list %s: entry %d (%s / %s): vendorRoot holds no PEM certificate", path, i+1, e.SecureElement, e.App)
+		}
+	}
+	return list, nil
+}
+
+// ensurePhoneTrust makes the virtual secure-element vendor if the
+// directory has none, and the default allow-list if there is none or the
+// one there is from before vendor roots (kept as phone-allowlist.json.old).
+func ensurePhoneTrust(r *InitResult) error {
+	v, err := phonesim.LoadOrCreateVendor(r.PhoneVendor, phonesim.DefaultVendorName)
+	if err != nil {
+		return fmt.Errorf("virtual secure-element vendor: %w", err)
+	}
+	list, err := readAllowList(r.PhoneAllow)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	default:
+		for _, e := range list {
+			if e.VendorRoot != "" {
+				return nil
+			}
+		}
+		if err := os.Rename(r.PhoneAllow, r.PhoneAllow+".old"); err != nil {
+			return err
+		}
+	}
+	b, err := json.MarshalIndent(defaultAllowList(v), "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(r.PhoneAllow, append(b, '\n'), 0o644)
+}
+
+// ensureMdocSigner loads the mdoc IACA root and document signer, making
+// them if missing: the IACA for 20 years, the document signer for 11 (a
+// demo simplification: the mdocs last as long as the phone certificate,
+// up to 10 years, and a verifier checks the signer's certificate at the
+// time it verifies; ISO 18013-5 Annex B keeps document signers to 457
+// days with shorter mdocs).
+func ensureMdocSigner(r *InitResult) (iaca, signer keyPair, err error) {
+	now := time.Now().UTC().Truncate(time.Second)
+	if iaca, err = readPair(r.IACA); errors.Is(err, fs.ErrNotExist) {
+		c, k, err := mdoc.NewIACA("Madoguchi DEMO IACA (not J-LIS)", now.Add(-time.Hour), now.AddDate(20, 0, 0))
+		if err != nil {
+			return iaca, signer, err
+		}
+		iaca = keyPair{Cert: c, Key: k}
+		if err := writePair(r.IACA, iaca); err != nil {
+			return iaca, signer, err
+		}
+		os.Remove(r.DocumentSigner.Cert) // a signer under an old IACA is no use
+		os.Remove(r.DocumentSigner.Key)
+	} else if err != nil {
+		return iaca, signer, fmt.Errorf("mdoc IACA: %w", err)
+	}
+	if signer, err = readPair(r.DocumentSigner); errors.Is(err, fs.ErrNotExist) {
+		c, k, err := mdoc.NewDocumentSigner(iaca.Cert, iaca.Key, "Madoguchi DEMO mdoc document signer", now.Add(-time.Hour), now.AddDate(11, 0, 0))
+		if err != nil {
+			return iaca, signer, err
+		}
+		signer = keyPair{Cert: c, Key: k}
+		if err := writePair(r.DocumentSigner, signer); err != nil {
+			return iaca, signer, err
+		}
+	} else if err != nil {
+		return iaca, signer, fmt.Errorf("mdoc document signer: %w", err)
+	}
+	return iaca, signer, nil
+}
 
 // AddTerminal issues a client certificate for a terminal (CN = name)
 // under the terminal CA and writes it to terminals/NAME.pem and .key.

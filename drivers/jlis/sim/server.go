@@ -21,7 +21,6 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"sync"
 	"time"
@@ -108,8 +107,10 @@ type server struct {
 	// cardIssuer signs the cards' input-assist data (card-issuer.json).
 	cardIssuer *cardsim.Issuer
 	allow      []allowEntry
-	log        *slog.Logger
-	publicURL  string
+	// iaca and docSigner sign the mdocs (ISO 18013-5).
+	iaca, docSigner keyPair
+	log             *slog.Logger
+	publicURL       string
 
 	mu     sync.Mutex
 	faults Faults
@@ -123,11 +124,6 @@ type server struct {
 	now     func() time.Time
 	// reservationTTL: how long a kiosk PIN-reset reservation stays open.
 	reservationTTL time.Duration
-}
-
-type allowEntry struct {
-	SecureElement string `json:"secureElement"`
-	App           string `json:"app"`
 }
 
 // Start loads a simulator directory and serves it until Close.
@@ -160,10 +156,21 @@ func Start(ctx context.Context, o Options) (*Running, error) {
 	if s.cardIssuer, err = cardsim.LoadOrCreateIssuer(p.CardIssuer); err != nil {
 		return nil, fmt.Errorf("card issuer: %w", err)
 	}
-	if ab, err := os.ReadFile(p.PhoneAllow); err == nil {
-		if err := json.Unmarshal(ab, &s.allow); err != nil {
-			return nil, fmt.Errorf("phone allow-list: %w", err)
+	// The virtual secure-element vendor, the allow-list with vendor roots
+	// and the mdoc signer: a directory from before them gets them now.
+	if err := ensurePhoneTrust(p); err != nil {
+		return nil, err
+	}
+	if s.allow, err = readAllowList(p.PhoneAllow); err != nil {
+		return nil, err
+	}
+	for _, e := range s.allow {
+		if e.roots == nil {
+			o.Log.Warn("phone allow-list entry without a vendor root: it approves nothing", "secureElement", e.SecureElement, "app", e.App)
 		}
+	}
+	if s.iaca, s.docSigner, err = ensureMdocSigner(p); err != nil {
+		return nil, err
 	}
 	rate := o.RateLimit
 	if rate <= 0 {
@@ -324,6 +331,8 @@ func (s *server) apiHandler() http.Handler {
 	m.HandleFunc("GET "+api.PathCertificate, s.getCertificate)
 	m.HandleFunc("GET "+api.PathPhone, s.getPhone)
 	m.HandleFunc("GET "+api.PathCardReservations, s.getReservations)
+	m.HandleFunc("GET "+api.PathCardPhones, s.getCardPhones)
+	m.HandleFunc("GET "+api.PathPhoneNotices, s.getPhoneNotices)
 	m.Handle("POST "+api.PathCards, s.mutating("register card", s.registerCard))
 	m.Handle("POST "+api.PathCardTransition, s.mutating("transition", s.transition))
 	m.Handle("POST "+api.PathCardCerts, s.mutating("issue certificate", s.issueCertificate))
@@ -334,6 +343,11 @@ func (s *server) apiHandler() http.Handler {
 	m.Handle("DELETE "+api.PathCertSuspension, s.mutating("lift", s.liftCert))
 	m.Handle("POST "+api.PathPhones, s.mutating("issue phone", s.issuePhone))
 	m.Handle("DELETE "+api.PathPhone, s.mutating("revoke phone", s.revokePhone))
+	m.Handle("POST "+api.PathPhoneChallenges, s.mutating("phone challenge", s.phoneChallenge))
+	m.Handle("POST "+api.PathPhoneSuspension, s.mutating("suspend phone", s.suspendPhone))
+	m.Handle("DELETE "+api.PathPhoneSuspension, s.mutating("lift phone", s.liftPhone))
+	m.Handle("POST "+api.PathPhoneMdoc, s.mutating("issue mdoc", s.issueMdoc))
+	m.Handle("POST "+api.PathPhoneOffers, s.mutating("credential offer", s.createOffer))
 	m.Handle("POST "+api.PathEvents, s.mutating("events", s.ingestEvents))
 	m.Handle("POST "+api.PathReservations, s.mutating("create reservation", s.createReservation))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -351,6 +365,11 @@ func (s *server) publicHandler() http.Handler {
 	m.HandleFunc("GET "+api.PathOCSP+"/{req...}", s.ocsp)
 	m.HandleFunc("GET "+api.PathAdminFaults, s.adminFaults)
 	m.HandleFunc("PUT "+api.PathAdminFaults, s.adminFaults)
+	// OpenID4VCI, the wallet's side (docs/JLIS-API.md §6.4).
+	m.HandleFunc("GET "+api.PathVCIIssuerMetadata, s.vciIssuerMetadata)
+	m.HandleFunc("GET "+api.PathVCIASMetadata, s.vciASMetadata)
+	m.HandleFunc("POST "+api.PathVCIToken, s.vciToken)
+	m.HandleFunc("POST "+api.PathVCICredential, s.vciCredential)
 	return m
 }
 

@@ -410,32 +410,20 @@ func TestFaults(t *testing.T) {
 
 func TestPhoneCredentials(t *testing.T) {
 	r := startRig(t, Options{RateLimit: 1000})
-	card := r.init.DemoCards[0]
-	auth := r.issue(card, "auth")
-	if st, p, _, _ := r.do(r.hc, "POST", "/v1/cards/"+card+"/transitions", newKey(), api.Transition{To: api.StateIssued}, nil); st != 200 {
-		t.Fatalf("%d %+v", st, p)
-	}
-	phoneReq := func(device, se string, replace bool) api.PhoneRequest {
-		cr, _ := certRequest(t, card, "phone")
-		return api.PhoneRequest{CardSerial: card, DeviceID: device, SecureElement: se, App: "jp.madoguchi.wallet.demo", PublicKey: cr.PublicKey, Proof: cr.Proof, Replace: replace}
-	}
-	if st, p, _, _ := r.do(r.hc, "POST", "/v1/phones", newKey(), phoneReq("A", "UNKNOWN-SE", false), nil); st != 422 || p.Code != api.CodeAttestation {
-		t.Fatalf("unapproved secure element: %d %+v", st, p)
-	}
-	var first, second api.Phone
-	if st, p, _, _ := r.do(r.hc, "POST", "/v1/phones", newKey(), phoneReq("A", "DEMO-eSE", false), &first); st != 201 {
-		t.Fatalf("first phone: %d %+v", st, p)
-	}
+	card, auth := r.issuedCard(0)
+	first := r.newPhone(card, r.approvedPhone(), false)
 	pc, _ := x509.ParseCertificate(first.Certificate.DER)
 	ac, _ := x509.ParseCertificate(auth.DER)
 	if !pc.NotAfter.Equal(ac.NotAfter) {
 		t.Fatalf("phone validity %v not bound to the card's %v", pc.NotAfter, ac.NotAfter)
 	}
-	if st, p, _, _ := r.do(r.hc, "POST", "/v1/phones", newKey(), phoneReq("B", "DEMO-eSE", false), nil); st != 409 || p.Code != api.CodePhoneActive {
+	tp := r.approvedPhone()
+	if st, p, _, _ := r.do(r.hc, "POST", "/v1/phones", newKey(), tp.request(t, card, "B", r.challenge(), false), nil); st != 409 || p.Code != api.CodePhoneActive {
 		t.Fatalf("second phone without confirmation: %d %+v", st, p)
 	}
-	if st, p, _, _ := r.do(r.hc, "POST", "/v1/phones", newKey(), phoneReq("B", "DEMO-StrongBox", true), &second); st != 201 || second.Replaced != first.ID {
-		t.Fatalf("replacement: %d %+v %+v", st, p, second)
+	second := r.newPhone(card, tp, true)
+	if second.Replaced != first.ID {
+		t.Fatalf("replacement: %+v", second)
 	}
 	var old api.Phone
 	r.do(r.hc, "GET", "/v1/phones/"+first.ID, "", nil, &old)
