@@ -14,8 +14,10 @@ import (
 
 	"madoguchi/app"
 	"madoguchi/app/config"
+	"madoguchi/app/flow"
 	"madoguchi/app/i18n"
 	"madoguchi/app/queue"
+	"madoguchi/app/secret"
 	"madoguchi/drivers/card"
 	cardsim "madoguchi/drivers/card/sim"
 	"madoguchi/drivers/jlis"
@@ -48,38 +50,62 @@ func connectCentral(ctx context.Context, cfg config.Central, dataDir string, log
 	return c, func() { run.Close() }, nil
 }
 
-// demoBinding makes the built-in virtual card the built-in simulator's
-// first demo card (serial DEMO000000000001): its management key derived
-// from the simulator's master key, and the card issued there, so that the
-// procedures can run end to end in the demo.
-func demoBinding(ctx context.Context, dataDir string, client *jlis.Client) (cardsim.Bind, error) {
+// demoCardFor makes (on first use) and returns the built-in virtual card
+// as the built-in simulator's first demo card (serial DEMO000000000001):
+// its management key derived from the simulator's master key, its text
+// data signed by the simulator's card issuer, and on first use its keys
+// generated again and certified by the simulator through the real
+// issuance steps (so that the central system knows its certificates, as
+// for any card it issued), then the card record set to issued.
+func demoCardFor(ctx context.Context, dataDir string, prof *card.Profile, client *jlis.Client, log *slog.Logger) (*cardsim.Card, error) {
 	ir, err := sim.Init(filepath.Join(dataDir, "central-sim"))
 	if err != nil {
-		return cardsim.Bind{}, err
+		return nil, err
 	}
 	mk, err := os.ReadFile(ir.MasterKey)
 	if err != nil {
-		return cardsim.Bind{}, err
+		return nil, err
 	}
 	master, err := hex.DecodeString(strings.TrimSpace(string(mk)))
 	if err != nil {
-		return cardsim.Bind{}, fmt.Errorf("central simulator master key: %w", err)
+		return nil, fmt.Errorf("central simulator master key: %w", err)
 	}
 	serial := ir.DemoCards[0]
 	rec, err := client.Card(ctx, serial)
 	if err != nil {
-		return cardsim.Bind{}, err
-	}
-	if rec.State == api.StateDelivered {
-		if _, err := client.Transition(ctx, jlis.NewIdempotencyKey(), serial, api.Transition{To: api.StateIssued, Reason: "demo"}); err != nil {
-			return cardsim.Bind{}, err
-		}
+		return nil, err
 	}
 	iss, err := sim.CardIssuer(ir.Dir)
 	if err != nil {
-		return cardsim.Bind{}, err
+		return nil, err
 	}
-	return cardsim.Bind{Serial: serial, MgmtKey: card.DiversifyKey(master, serial), Issuer: iss}, nil
+	vc, _, err := cardsim.LoadOrCreateBoundDemo(dataDir, prof, cardsim.Bind{Serial: serial, MgmtKey: card.DiversifyKey(master, serial), Issuer: iss}, log)
+	if err != nil {
+		return nil, err
+	}
+	if rec.State != api.StateDelivered {
+		return vc, nil
+	}
+	c, err := card.Open(ctx, cardsim.NewSlot(vc), card.Options{Log: log})
+	if err != nil {
+		return nil, err
+	}
+	p := flow.Ports{Central: client, Log: log}
+	for _, k := range []struct {
+		key card.PINKind
+		pin string
+	}{{card.PINAuth, cardsim.DemoPINs.Auth}, {card.PINSign, cardsim.DemoPINs.Sign}} {
+		pin := secret.NewPIN(k.pin)
+		_, err := p.NewCertificate(ctx, c, k.key, pin)
+		pin.Wipe()
+		if err != nil {
+			return nil, fmt.Errorf("demo card: %w", err)
+		}
+	}
+	if _, err := client.Transition(ctx, jlis.NewIdempotencyKey(), serial, api.Transition{To: api.StateIssued, Reason: "demo"}); err != nil {
+		return nil, err
+	}
+	return vc, nil
 }
 
 // central runs the terminal's link to the central system in the

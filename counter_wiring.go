@@ -91,15 +91,11 @@ func (w *counterWiring) Open(ctx context.Context) (*card.Card, func(), error) {
 		if err != nil {
 			return nil, nil, err
 		}
-		b, err := demoBinding(ctx, w.e.dataDir, client)
-		if err != nil {
-			return nil, nil, err
-		}
 		prof, err := card.ProfileByName(w.e.cfg.Card.VirtualProfile)
 		if err != nil {
 			return nil, nil, err
 		}
-		if vc, _, err = cardsim.LoadOrCreateBoundDemo(w.e.dataDir, prof, b, w.e.log); err != nil {
+		if vc, err = demoCardFor(ctx, w.e.dataDir, prof, client, w.e.log); err != nil {
 			return nil, nil, err
 		}
 		w.mu.Lock()

@@ -80,15 +80,11 @@ func openProcedureCard(ctx context.Context, e *env, reader string, client *jlis.
 	if !((reader == "" && e.cfg.Card.Demo()) || reader == "builtin") {
 		return openCard(ctx, e, reader)
 	}
-	b, err := demoBinding(ctx, e.dataDir, client)
-	if err != nil {
-		return nil, err
-	}
 	prof, err := card.ProfileByName(e.cfg.Card.VirtualProfile)
 	if err != nil {
 		return nil, err
 	}
-	vc, _, err := cardsim.LoadOrCreateBoundDemo(e.dataDir, prof, b, e.log)
+	vc, err := demoCardFor(ctx, e.dataDir, prof, client, e.log)
 	if err != nil {
 		return nil, err
 	}

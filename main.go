@@ -87,6 +87,13 @@ Usage:
         the terminal's acceptance test: every counter procedure once against
         the virtual card behind pcscd and the built-in central simulator;
         per procedure: ok, software time, card placements, PIN entries, APDUs
+  madoguchi phone-store [--reader NAME] [--pin-fd N] [--replace] [--no-mdoc]
+        store the citizen's smartphone credentials: the card and its signature
+        password prove the holder, then the phone is held to the reader (its
+        key attested and approved on the phone); the old phone is revoked
+        with --replace
+  madoguchi phone-list --serial S [--json] | phone-revoke --id ID
+        a card's phone credentials; revoke one (a lost phone)
   madoguchi audit verify [--json] | audit export [--date YYYY-MM-DD] [--out FILE]
         check the hash-chained audit trail (names the first edited, deleted
         or renumbered event) or export one day's events as CSV
@@ -119,6 +126,13 @@ Usage:
         one again, write its PDF, check a receipt's verification code
         (another terminal's needs its key imported), render a demo receipt
         for layout review, the printer's state ([printer] in the config)
+  madoguchi report daily [--date YYYY-MM-DD] --format csv|xlsx|pdf --out FILE [--lang L] [--terminal T]
+  madoguchi report merge --format csv|xlsx|pdf --out FILE IN.csv...
+        the supervisors' daily report (default today, in Japan): procedures
+        per kind and outcome, handling times, the kiosk's funnel, PIN resets,
+        the queue, reprints, visitors near expiry; per terminal, counter and
+        in total. merge combines the CSV reports of an office's terminals
+        (--format defaults to --out's extension; --out - writes to stdout)
   madoguchi config init|path|show [--config FILE]
         write the documented default config, print its path, or print
         the effective settings
@@ -177,6 +191,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdSelftest(ctx, args, stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, args, stdout, stderr)
+	case "phone-store":
+		err = cmdPhoneStore(ctx, args, stdout, stderr)
+	case "phone-list":
+		err = cmdPhoneList(ctx, args, stdout, stderr)
+	case "phone-revoke":
+		err = cmdPhoneRevoke(ctx, args, stdout, stderr)
 	case "pin-reset":
 		err = cmdPINReset(ctx, args, stdout, stderr)
 	case "puk-unlock":
@@ -189,6 +209,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdReturn(ctx, args, stdout, stderr)
 	case "receipt":
 		err = cmdReceipt(ctx, args, stdout, stderr)
+	case "report":
+		err = cmdReport(ctx, args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "madoguchi %s\n", version)
 	case "help":

@@ -89,3 +89,48 @@ func TestProcedureVerbsThroughPCSCD(t *testing.T) {
 		}
 	}
 }
+
+// TestPhoneCLI: on the demo, a clerk stores the citizen's phone
+// credentials (the built-in card, its signature password, the built-in
+// phone), lists them and revokes one, through the binary.
+func TestPhoneCLI(t *testing.T) {
+	bin := need(t)
+	data := t.TempDir()
+	cfg := filepath.Join(data, "none.toml")
+	os.WriteFile(cfg, []byte("language = \"en\"\n"), 0o600)
+	run := func(stdin string, args ...string) (string, error) {
+		cmd := exec.Command(bin, append(args, "--data", data, "--config", cfg)...)
+		if stdin != "" {
+			r, w, _ := os.Pipe()
+			cmd.ExtraFiles = []*os.File{r}
+			w.Write([]byte(stdin))
+			w.Close()
+			defer r.Close()
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	// A wrong signature password: the tries left, nothing stored.
+	if out, err := run("WRONGPASS1\n\n", "phone-store", "--pin-fd", "3", "--documents", "driving-licence", "--face-matched"); err == nil || !strings.Contains(out, "4 more tries") {
+		t.Fatalf("wrong password: %v\n%s", err, out)
+	}
+	out, err := run("MADOGUCHI1\n\n", "phone-store", "--pin-fd", "3", "--documents", "driving-licence", "--face-matched")
+	if err != nil || !strings.Contains(out, "Credential stored on the phone") {
+		t.Fatalf("phone-store: %v\n%s", err, out)
+	}
+	// One active phone per person: a second store needs --replace.
+	if out, err := run("MADOGUCHI1\n\n", "phone-store", "--pin-fd", "3", "--documents", "driving-licence", "--face-matched"); err == nil {
+		t.Fatalf("second phone without --replace: %s", out)
+	}
+	list, err := run("", "phone-list", "--serial", "DEMO000000000001")
+	if err != nil || !strings.Contains(list, "good") || !strings.Contains(list, "Madoguchi Virtual SE") {
+		t.Fatalf("phone-list: %v\n%s", err, list)
+	}
+	id := strings.Fields(strings.Split(list, "\n")[1])[0]
+	if out, err := run("", "phone-revoke", "--id", id); err != nil || !strings.Contains(out, "revoked") {
+		t.Fatalf("phone-revoke: %v\n%s", err, out)
+	}
+	if list, _ := run("", "phone-list", "--serial", "DEMO000000000001"); !strings.Contains(list, "revoked") {
+		t.Fatalf("after the revocation:\n%s", list)
+	}
+}

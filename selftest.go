@@ -30,6 +30,8 @@ import (
 	"madoguchi/drivers/card/vpcd"
 	"madoguchi/drivers/jlis"
 	"madoguchi/drivers/jlis/api"
+	"madoguchi/drivers/phone"
+	phonesim "madoguchi/drivers/phone/sim"
 )
 
 // The self-test's citizen PINs: fixed, for virtual cards only. The long
@@ -63,6 +65,7 @@ type acceptanceProc struct {
 	OK         bool    `json:"ok"`
 	Ms         float64 `json:"ms"` // software time: connecting to the placed card + the flow (no human input, no wait for the card)
 	Placements int     `json:"placements"`
+	PhoneTaps  int     `json:"phoneTaps,omitempty"`
 	PINEntries int     `json:"pinEntries"` // values the citizen types, confirmations not counted
 	APDUs      int     `json:"apdus"`
 	Receipt    string  `json:"receipt,omitempty"`
@@ -102,13 +105,13 @@ func cmdSelftest(ctx context.Context, args []string, stdout, stderr io.Writer) e
 
 func printSelftest(w io.Writer, r *acceptanceReport) {
 	tw := tabwriter.NewWriter(w, 2, 4, 2, ' ', 0)
-	fmt.Fprintf(tw, "procedure\tgeneration\tresult\tms\tplacements\tPIN entries\tAPDUs\n")
+	fmt.Fprintf(tw, "procedure\tgeneration\tresult\tms\tplacements\tphone taps\tPIN entries\tAPDUs\n")
 	for _, p := range r.Procedures {
 		res := "ok"
 		if !p.OK {
 			res = "FAILED: " + p.Error
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%d\t%d\t%d\n", p.Name, p.Generation, res, p.Ms, p.Placements, p.PINEntries, p.APDUs)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%.0f\t%d\t%d\t%d\t%d\n", p.Name, p.Generation, res, p.Ms, p.Placements, p.PhoneTaps, p.PINEntries, p.APDUs)
 	}
 	tw.Flush()
 	fmt.Fprintf(w, "card path: %s %s\n", r.CardPath, r.Reader)
@@ -310,6 +313,138 @@ func (st *selftest) open(ctx context.Context) (*session, error) {
 	return openCard(ctx, st.e, st.reader)
 }
 
+// placePhone holds a virtual phone to the reader and opens its wallet:
+// one tap.
+func (st *selftest) placePhone(ctx context.Context, sp *phonesim.Phone) (*phone.Phone, func(), error) {
+	if st.inProcess {
+		p, err := phone.Open(ctx, phonesim.NewSlot(sp))
+		return p, func() {}, err
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	cl := vpcd.New(st.addr, sp, st.e.log)
+	done := make(chan struct{})
+	go func() { _ = cl.Run(cctx); close(done) }()
+	stopClient := func() { cancel(); <-done }
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, closeFn, _, err := openReader(ctx, st.e, st.reader)
+		if err == nil {
+			p, perr := phone.Open(ctx, conn)
+			if perr == nil {
+				return p, func() { closeFn(); stopClient() }, nil
+			}
+			closeFn()
+			err = perr
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			stopClient()
+			return nil, nil, fmt.Errorf("the virtual phone did not show in %s: %w", st.reader, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// phoneProcedures stores credentials on a virtual phone for card a (card
+// placed once, phone tapped once), changes to a second phone, refuses an
+// unapproved one, and revokes the second as lost.
+func (st *selftest) phoneProcedures(ctx context.Context, a *cardsim.Card) {
+	p := st.ports
+	vendor, err := phonesim.LoadOrCreateVendor(filepath.Join(st.simDir, phonesim.VendorFile), phonesim.DefaultVendorName)
+	if err != nil {
+		st.report.Procedures = append(st.report.Procedures, acceptanceProc{Name: "phone_store", Error: err.Error()})
+		return
+	}
+	newPhone := func(v *phonesim.Vendor) (*phonesim.Phone, error) {
+		return phonesim.New(phonesim.Options{Vendor: v, SecureElement: phonesim.DefaultSecureElement, App: phonesim.DefaultApp, Model: "Selftest Phone", AutoApprove: true})
+	}
+	store := func(name string, sp *phonesim.Phone, replace bool) (flow.PhoneResult, error) {
+		var res flow.PhoneResult
+		pr := acceptanceProc{Name: name, Generation: a.State().Profile, PINEntries: 1}
+		pl, err := st.place(ctx, a)
+		var took time.Duration
+		if err == nil {
+			pr.Placements = 1
+			start := time.Now()
+			var h flow.PhoneHolder
+			h, err = p.PhoneCard(ctx, pl.card, flow.PhoneCardInput{Visit: visit(), SignPIN: secret.NewPIN(stSignNew), FaceCheck: secret.NewPIN(st.checkB(ctx, pl.card))})
+			took = pl.open + time.Since(start)
+			pr.APDUs = pl.card.APDUCount()
+			pl.take()
+			if err == nil {
+				var ph *phone.Phone
+				var closePhone func()
+				if ph, closePhone, err = st.placePhone(ctx, sp); err == nil {
+					start = time.Now()
+					res, err = p.PhoneStore(ctx, ph, flow.PhoneStoreInput{Holder: h, Replace: replace, Mdoc: true, Lang: "en"})
+					took += time.Since(start)
+					pr.PhoneTaps, pr.APDUs = 1, pr.APDUs+ph.APDUCount()
+					closePhone()
+				}
+			}
+		}
+		pr.Ms, pr.OK, pr.Receipt = float64(took.Microseconds())/1000, err == nil, res.Receipt.Number
+		if err != nil {
+			pr.Error = err.Error()
+		}
+		st.report.Procedures = append(st.report.Procedures, pr)
+		return res, err
+	}
+	first, _ := newPhone(vendor)
+	if _, err := store("phone_store", first, false); err != nil {
+		return
+	}
+	second, _ := newPhone(vendor)
+	res, err := store("phone_change", second, true)
+	if err != nil {
+		return
+	}
+	// An unapproved secure element is refused (the step that must fail).
+	other, _ := phonesim.NewVendor("Unknown SE Vendor")
+	bad, _ := newPhone(other)
+	if _, err := store("phone_unapproved", bad, true); err != nil {
+		last := &st.report.Procedures[len(st.report.Procedures)-1]
+		last.OK, last.Error = strings.Contains(err.Error(), "attestation"), "refused as it must be: "+last.Error
+		if last.OK {
+			last.Error = ""
+		}
+	} else {
+		last := &st.report.Procedures[len(st.report.Procedures)-1]
+		last.OK, last.Error = false, "an unapproved phone was accepted"
+	}
+	st.procedure(ctx, "phone_revoke", nil, 0, func(*card.Card) (flow.Result, error) {
+		return p.PhoneRevoke(ctx, res.PhoneID, "en")
+	})
+	// The first phone learns at its next tap that it was replaced.
+	st.procedure(ctx, "phone_notices", nil, 0, func(*card.Card) (flow.Result, error) {
+		ph, closePhone, err := st.placePhone(ctx, first)
+		if err != nil {
+			return flow.Result{}, err
+		}
+		defer closePhone()
+		if err := p.DeliverNotices(ctx, ph); err != nil {
+			return flow.Result{}, err
+		}
+		if len(first.Inbox()) == 0 {
+			return flow.Result{}, errors.New("the replaced phone got no notice")
+		}
+		return flow.Result{}, nil
+	})
+}
+
+// checkB is the number printed on a current card that opens its photo.
+func (st *selftest) checkB(ctx context.Context, c *card.Card) string {
+	rec, err := st.client.Card(ctx, c.Serial())
+	if err != nil || len(rec.CardExpiry) < 4 {
+		return ""
+	}
+	b, err := time.Parse("20060102", rec.Holder.BirthDate)
+	if err != nil {
+		return ""
+	}
+	_, ey, _ := i18n.EraOf(b.Year(), int(b.Month()), b.Day())
+	return fmt.Sprintf("%02d%s%s%s", ey%100, rec.Holder.BirthDate[4:], rec.CardExpiry[:4], cardsim.DemoHolder.SecurityCode)
+}
+
 // visit is the identity step as a clerk records it for the self-test's
 // demo holder (an adult with a driving licence, face compared).
 func visit() identity.Visit {
@@ -423,6 +558,8 @@ func (st *selftest) run(ctx context.Context) {
 			return flow.Result{Receipt: r.Receipt, Queued: true}, err
 		})
 	}
+	// Smartphone credentials for card a, before it is replaced.
+	st.phoneProcedures(ctx, a)
 	if n, err := st.makeCard(ctx, "blank"); err != nil {
 		fail("card_renewal", err)
 	} else {
@@ -494,18 +631,7 @@ func (st *selftest) run(ctx context.Context) {
 func (st *selftest) showFace(ctx context.Context, c *card.Card) error {
 	check := cardsim.DemoFaceCheck
 	if c.Profile() != card.Next {
-		rec, err := st.client.Card(ctx, c.Serial())
-		if err != nil {
-			return err
-		}
-		// 照合番号B: the birth date in the Japanese era (YYMMDD), the
-		// card's expiry year and the security code, as printed.
-		b, err := time.Parse("20060102", rec.Holder.BirthDate)
-		if err != nil {
-			return err
-		}
-		_, ey, _ := i18n.EraOf(b.Year(), int(b.Month()), b.Day())
-		check = fmt.Sprintf("%02d%s%s%s", ey%100, rec.Holder.BirthDate[4:], rec.CardExpiry[:4], cardsim.DemoHolder.SecurityCode)
+		check = st.checkB(ctx, c)
 	}
 	v := secret.NewPIN(check)
 	defer v.Wipe()

@@ -52,6 +52,9 @@ func TestSelftest(t *testing.T) {
 		if p.Placements > 1 {
 			t.Errorf("%s (%s): %d card placements", p.Name, p.Generation, p.Placements)
 		}
+		if strings.HasPrefix(p.Name, "phone_") && p.Placements == 1 && p.PhoneTaps != 1 {
+			t.Errorf("%s: %d phone taps, want 1", p.Name, p.PhoneTaps)
+		}
 		if p.Placements == 1 && p.APDUs == 0 {
 			t.Errorf("%s (%s): no APDU counted", p.Name, p.Generation)
 		}
@@ -65,7 +68,8 @@ func TestSelftest(t *testing.T) {
 			t.Errorf("%s not run in both generations: %v", name, seen[name])
 		}
 	}
-	for _, name := range []string{"puk_unlock", "suspension", "suspension_lift", "return", "status_check", "reserved_reset"} {
+	for _, name := range []string{"puk_unlock", "suspension", "suspension_lift", "return", "status_check", "reserved_reset",
+		"phone_store", "phone_change", "phone_unapproved", "phone_revoke", "phone_notices"} {
 		if len(seen[name]) == 0 {
 			t.Errorf("%s not run", name)
 		}

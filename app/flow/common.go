@@ -99,6 +99,11 @@ func certPurpose(k card.PINKind) string {
 	return "auth"
 }
 
+// NewCertificate is newCertificate for the demo's card factory.
+func (p Ports) NewCertificate(ctx context.Context, c *card.Card, key card.PINKind, pin secret.Value) (api.Certificate, error) {
+	return p.newCertificate(ctx, c, key, pin)
+}
+
 // newCertificate generates a key pair on the card, has the central system
 // certify it (proof of possession signed by the card under the PIN the
 // citizen entered) and writes the certificate: steps keys, certify,
