@@ -96,3 +96,8 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	return fmt.Errorf("%w: audit %s: want verify or export", errUsage, verb)
 }
+
+// auditEvent is an event by the person at the shell.
+func auditEvent(kind, subject string, detail map[string]any) audit.Event {
+	return audit.Event{Actor: "cli:" + osUser(), Kind: kind, Subject: subject, Detail: detail}
+}

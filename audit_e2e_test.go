@@ -56,3 +56,31 @@ func TestAuditVerifyCLI(t *testing.T) {
 		t.Fatalf("verify after an edit: %v\n%s", err, out)
 	}
 }
+
+// TestStaffCLI adds an account (password on a descriptor, twice) and
+// lists it; a short password is refused.
+func TestStaffCLI(t *testing.T) {
+	bin := need(t)
+	data := t.TempDir()
+	cfg := filepath.Join(data, "none.toml")
+	run := func(stdin string, args ...string) (string, error) {
+		cmd := exec.Command(bin, append(args, "--data", data, "--config", cfg)...)
+		r, w, _ := os.Pipe()
+		cmd.ExtraFiles = []*os.File{r}
+		w.Write([]byte(stdin))
+		w.Close()
+		defer r.Close()
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+	if out, err := run("short\nshort\n", "staff", "add", "--login", "sato", "--role", "supervisor", "--password-fd", "3"); err == nil {
+		t.Fatalf("a short password was accepted: %s", out)
+	}
+	if out, err := run("long-enough-1\nlong-enough-1\n", "staff", "add", "--login", "sato", "--name", "佐藤", "--role", "supervisor", "--password-fd", "3"); err != nil {
+		t.Fatalf("staff add: %v\n%s", err, out)
+	}
+	out, err := run("", "staff", "list")
+	if err != nil || !strings.Contains(out, "sato") || !strings.Contains(out, "supervisor") || strings.Contains(out, "long-enough-1") {
+		t.Fatalf("staff list: %v\n%s", err, out)
+	}
+}

@@ -94,6 +94,9 @@ Usage:
         with --replace
   madoguchi phone-list --serial S [--json] | phone-revoke --id ID
         a card's phone credentials; revoke one (a lost phone)
+  madoguchi staff add --login L --name N --role clerk|supervisor|kiosk [--password-fd N] | staff list [--json]
+        staff accounts (argon2id passwords, lockout after 5 failures); in
+        demo mode the accounts of the README exist already
   madoguchi audit verify [--json] | audit export [--date YYYY-MM-DD] [--out FILE]
         check the hash-chained audit trail (names the first edited, deleted
         or renumbered event) or export one day's events as CSV
@@ -191,6 +194,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdSelftest(ctx, args, stdout, stderr)
 	case "audit":
 		err = cmdAudit(ctx, args, stdout, stderr)
+	case "staff":
+		err = cmdStaff(ctx, args, stdout, stderr)
 	case "phone-store":
 		err = cmdPhoneStore(ctx, args, stdout, stderr)
 	case "phone-list":
