@@ -112,7 +112,7 @@ func (a *App) session(ctx context.Context) (*counterSession, error) {
 	}
 	c, closeFn, err := a.d.Counter.Cards.Open(ctx)
 	if err != nil {
-		a.d.Log.Info("counter: no card", "err", err)
+		a.d.Log.Debug("counter: no card", "err", err)
 		return nil, ErrNoCard
 	}
 	a.sess = &counterSession{card: c, close: closeFn}
