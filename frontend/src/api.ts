@@ -271,7 +271,7 @@ export interface KioskStatusView {
 }
 
 /** The demo cards DemoInsert can put into the built-in reader. */
-export type DemoCardKind = 'blank' | 'issued' | 'due' | 'blank-next' | 'issued-next' | 'due-next';
+export type DemoCardKind = 'blank' | 'issued' | 'due' | 'blank-next' | 'issued-next' | 'due-next' | 'phone' | 'phone-unapproved';
 
 /** An error from Go: code is a message key such as "error.store". */
 export class ApiError extends Error {
@@ -386,6 +386,30 @@ export interface OfferView {
   expiresAt: string;
 }
 
+/** The day's figures of this terminal (app.ReportView). */
+export interface ReportView {
+  /** YYYY-MM-DD */
+  date: string;
+  terminal: string;
+  procedures: { kind: string; outcome: string; count: number }[];
+  handling: { kind: string; count: number; medianSec: number; p90Sec: number }[];
+  kiosk: { procedure: string; started: number; completed: number; failed: number; dropped: number; droppedAt: Record<string, number> }[];
+  pinResets: Record<string, number>;
+  queue: { backlog: number; dead: number };
+  reprints: number;
+  nearExpiry: Record<string, number>;
+}
+
+export type ReportFormat = 'csv' | 'xlsx' | 'pdf';
+
+/** An exported report file (app.ExportView). */
+export interface ReportFile {
+  filename: string;
+  mime: string;
+  /** base64 */
+  data: string;
+}
+
 export const api = {
   Info: () => call<Info>('Info'),
   Catalog: (lang: string) => call<LocalCatalog>('Catalog', lang),
@@ -421,6 +445,8 @@ export const api = {
   PhoneList: (serial: string) => call<PhoneCredView[]>('PhoneList', serial),
   PhoneRevoke: (id: string, lang: string) => call<ProcedureOutcome>('PhoneRevoke', id, lang),
   PhoneOffer: (id: string) => call<OfferView>('PhoneOffer', id),
+  DailyReport: (date: string) => call<ReportView>('DailyReport', date),
+  ExportReport: (date: string, format: ReportFormat) => call<ReportFile>('ExportReport', date, format),
 };
 
 /** login sends the access code when `serve` runs beyond loopback. */
