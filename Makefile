@@ -60,6 +60,7 @@ bench: test-deps build
 	go test -run '^$$' -bench 'Drain10000|RecoveryDetection' -benchtime 3x ./app/queue/
 	go test -run '^$$' -bench RenderReceipt -benchtime 50x ./printing/
 	go test -run '^$$' -bench PNG -benchtime 200x ./app/faceimg/
+	go test -run '^$$' -bench Daily100k -benchtime 5x ./app/report/
 
 ## serve: the UI for a browser on http://127.0.0.1:8080/
 serve: build
