@@ -101,3 +101,15 @@ func cmdAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 func auditEvent(kind, subject string, detail map[string]any) audit.Event {
 	return audit.Event{Actor: "cli:" + osUser(), Kind: kind, Subject: subject, Detail: detail}
 }
+
+// cliAudit records a command-line action in the audit trail (best
+// effort: the action already happened; a failure is logged).
+func cliAudit(ctx context.Context, e *env, kind, subject string, detail map[string]any) {
+	l, err := auditLog(e)
+	if err == nil {
+		err = l.Append(ctx, nil, auditEvent(kind, subject, detail))
+	}
+	if err != nil {
+		e.log.Error("audit", "kind", kind, "err", err)
+	}
+}

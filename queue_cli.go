@@ -90,6 +90,7 @@ func cmdQueue(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := q.Retry(ctx, id, *actor); err != nil {
 			return err
 		}
+		cliAudit(ctx, e, "queue.retry", fmt.Sprint(id), map[string]any{"recordedAs": *actor})
 		fmt.Fprintf(stdout, "job %d will be retried (recorded as %s)\n", id, *actor)
 		return nil
 	case "discard":
@@ -99,6 +100,7 @@ func cmdQueue(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err := q.Discard(ctx, id, *actor, *reason); err != nil {
 			return err
 		}
+		cliAudit(ctx, e, "queue.discard", fmt.Sprint(id), map[string]any{"recordedAs": *actor, "reason": *reason})
 		fmt.Fprintf(stdout, "job %d discarded (recorded as %s)\n", id, *actor)
 		return nil
 	case "drain":

@@ -121,6 +121,7 @@ func cmdReceipt(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		if err != nil {
 			return err
 		}
+		cliAudit(ctx, e, "reprint", o.Number, map[string]any{"printed": o.Printed})
 		if err := emit(o, func(w io.Writer) {
 			fmt.Fprintf(w, "%s: %s\n", o.Number, e.msgs.T(ui, o.Message, nil))
 			if o.Detail != "" {

@@ -74,9 +74,7 @@ func cmdStaff(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if err != nil {
 			return err
 		}
-		if al, err := auditLog(e); err == nil {
-			_ = al.Append(ctx, nil, auditEvent("staff.add", a.Login, map[string]any{"role": string(a.Role)}))
-		}
+		cliAudit(ctx, e, "staff.add", a.Login, map[string]any{"role": string(a.Role)})
 		fmt.Fprintf(stdout, "added %s (%s)\n", a.Login, a.Role)
 		return nil
 	}

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -117,12 +119,21 @@ func TestCounterNeedsALogin(t *testing.T) {
 	if _, err := a.QueueDiscard(1, "test", nil); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("a kiosk discarding: %v", err)
 	}
+	if _, err := a.ExportReport("", "csv"); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("a kiosk exporting: %v", err)
+	}
+	if _, err := a.Reprint("X", nil); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("a kiosk reprinting: %v", err)
+	}
 	a.Logout()
 	if _, err := a.Login("clerk", "clerk-demo"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := a.QueueDiscard(1, "test", nil); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("a clerk discarding alone: %v", err)
+	}
+	if _, err := a.ExportReport("", "csv"); !errors.Is(err, ErrForbidden) {
+		t.Fatalf("a clerk exporting: %v", err)
 	}
 	if _, err := a.QueueDiscard(1, "test", &Approval{Login: "clerk", Password: "clerk-demo"}); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("a clerk approving himself: %v", err)
@@ -131,5 +142,39 @@ func TestCounterNeedsALogin(t *testing.T) {
 	// the discard itself then fails, which is not a permission error).
 	if _, err := a.QueueDiscard(1, "test", &Approval{Login: "supervisor", Password: "supervisor-demo"}); errors.Is(err, ErrForbidden) {
 		t.Fatalf("with approval: %v", err)
+	}
+}
+
+// TestSupervisorExports: a supervisor sees the day's figures and exports
+// them in the three formats.
+func TestSupervisorExports(t *testing.T) {
+	a := newApp(t, Deps{})
+	a.d.Staff = staff.New(a.d.Store.DB, nil)
+	if err := a.d.Staff.EnsureDemo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Login("supervisor", "supervisor-demo"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Format("2006-01-02T15:04:05.000Z")
+	if _, err := a.d.Store.DB.Exec(`INSERT INTO procedures (kind, card_serial, terminal, started_at, finished_at, outcome, detail) VALUES ('pin_reset', 'X1', ?, ?, ?, 'ok', '{"pin":"auth"}')`, a.d.Config.Terminal, now, now); err != nil {
+		t.Fatal(err)
+	}
+	v, err := a.DailyReport("")
+	if err != nil || len(v.Procedures) != 1 || v.Procedures[0].Kind != "pin_reset" || v.PINResets["auth"] != 1 {
+		t.Fatalf("dashboard: %+v %v", v, err)
+	}
+	for format, magic := range map[string]string{"csv": "\xef\xbb\xbf", "xlsx": "PK", "pdf": "%PDF"} {
+		f, err := a.ExportReport("", format)
+		if err != nil {
+			t.Fatalf("%s: %v", format, err)
+		}
+		b, _ := base64.StdEncoding.DecodeString(f.Data)
+		if !strings.HasPrefix(string(b), magic) || !strings.HasSuffix(f.Filename, "."+format) {
+			t.Errorf("%s: %q… %s", format, b[:min(8, len(b))], f.Filename)
+		}
+	}
+	if _, err := a.ExportReport("2026-13-40", "csv"); !errors.Is(err, ErrBadDate) {
+		t.Errorf("bad date: %v", err)
 	}
 }

@@ -222,3 +222,24 @@ func jlisCode(err error) string { return jlis.Code(err) }
 
 // jlisKey is a fresh idempotency key.
 func jlisKey() jlis.IdempotencyKey { return jlis.NewIdempotencyKey() }
+
+// Reprint prints a stored receipt again: a supervisor, or a clerk with a
+// supervisor's approval; audited.
+func (a *App) Reprint(number string, approval *Approval) (i18n.Key, error) {
+	if _, err := a.authorize(staff.ActReprint, approval); err != nil {
+		return "", err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p, err := a.ports(ctx)
+	if err != nil || p.Receipts == nil {
+		return "", ErrNoCounter
+	}
+	o, err := p.Receipts.Print(ctx, number, "")
+	if err != nil {
+		a.d.Log.Warn("reprint", "receipt", number, "err", err)
+		return "", &Error{Code: i18n.Key("supervisor.error.reprint")}
+	}
+	a.audit("reprint", o.Number, map[string]any{"printed": o.Printed})
+	return o.Message, nil
+}

@@ -440,6 +440,7 @@ export const api = {
   QueueDiscard: (id: number, reason: string, approval: Approval | null) =>
     call<boolean>('QueueDiscard', id, reason, approval),
   QueueRetry: (id: number) => call<boolean>('QueueRetry', id),
+  Reprint: (number: string, approval: Approval | null) => call<string>('Reprint', number, approval),
   PhonePrepare: (r: PhoneCardRequest) => call<PhoneCardView>('PhonePrepare', r),
   PhoneStore: (r: PhoneStoreRequest) => call<PhoneOutcome>('PhoneStore', r),
   PhoneList: (serial: string) => call<PhoneCredView[]>('PhoneList', serial),
