@@ -203,13 +203,7 @@ func receiptMessage(id string) bool {
 
 // plainRuby turns easy Japanese's furigana markup into text for paper:
 // <ruby>漢字<rt>かんじ</rt></ruby> → 漢字(かんじ); other tags go.
-func plainRuby(s string) string {
-	if !strings.Contains(s, "<") {
-		return s
-	}
-	r := strings.NewReplacer("<ruby>", "", "</ruby>", "", "<rp>", "", "</rp>", "", "<rt>", "(", "</rt>", ")")
-	return r.Replace(s)
-}
+func plainRuby(s string) string { return i18n.PlainText(s) }
 
 func (c composer) certLine(ct receipt.Cert) Text {
 	line := func(lang string) string {

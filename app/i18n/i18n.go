@@ -264,3 +264,34 @@ func pluralForms(m *goi18n.Message) map[string]string {
 	forms["other"] = m.Other
 	return forms
 }
+
+// PlainText turns easy Japanese's furigana markup into plain text for
+// files and paper: <ruby>漢字<rt>かんじ</rt></ruby> becomes 漢字(かんじ);
+// <rp> and any other tag are dropped.
+func PlainText(s string) string {
+	if !strings.Contains(s, "<") {
+		return s
+	}
+	for {
+		i := strings.Index(s, "<rp>")
+		j := strings.Index(s, "</rp>")
+		if i < 0 || j < i {
+			break
+		}
+		s = s[:i] + s[j+len("</rp>"):]
+	}
+	s = strings.NewReplacer("<rt>", "(", "</rt>", ")").Replace(s)
+	var b strings.Builder
+	in := false
+	for _, r := range s {
+		switch {
+		case r == '<':
+			in = true
+		case r == '>' && in:
+			in = false
+		case !in:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}

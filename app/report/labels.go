@@ -31,7 +31,7 @@ func newLabeler(lang string) (labeler, error) {
 }
 
 func (l labeler) t(k i18n.Key, data map[string]any) string {
-	s := l.b.T(l.lang, k, data)
+	s := i18n.PlainText(l.b.T(l.lang, k, data))
 	if l.usable != nil && !l.usable(s) {
 		s = l.b.T("en", k, data)
 	}
@@ -107,7 +107,7 @@ func (l labeler) heading(r Report) string {
 }
 
 func (l labeler) date(day time.Time) string {
-	s := l.b.FormatDate(l.lang, day)
+	s := i18n.PlainText(l.b.FormatDate(l.lang, day))
 	if l.usable != nil && !l.usable(s) {
 		s = l.b.FormatDate("en", day)
 	}
