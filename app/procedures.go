@@ -44,11 +44,11 @@ var procedures = []Procedure{
 	{"puk_unlock", i18n.Key("procedure.puk_unlock"), []Mode{ModeCounter, ModeKiosk}, OnlineQueues, true},
 	{"reserved_reset", i18n.Key("procedure.reserved_reset"), []Mode{ModeKiosk}, OnlineRequired, true},
 	{"suspension", i18n.Key("procedure.suspension"), []Mode{ModeCounter}, OnlineQueues, true},
-	{"phone", i18n.Key("procedure.phone"), []Mode{ModeCounter, ModeKiosk}, OnlineRequired, false},
+	{"phone", i18n.Key("procedure.phone"), []Mode{ModeCounter, ModeKiosk}, OnlineRequired, true},
 	{"status_check", i18n.Key("procedure.status_check"), []Mode{ModeKiosk}, OnlineOptional, true},
 	{"return", i18n.Key("procedure.return"), []Mode{ModeCounter}, OnlineQueues, true},
-	{"daily_report", i18n.Key("procedure.daily_report"), []Mode{ModeSupervisor}, OnlineNever, false},
-	{"queue", i18n.Key("procedure.queue"), []Mode{ModeSupervisor}, OnlineNever, false},
+	{"daily_report", i18n.Key("procedure.daily_report"), []Mode{ModeSupervisor}, OnlineNever, true},
+	{"queue", i18n.Key("procedure.queue"), []Mode{ModeSupervisor}, OnlineNever, true},
 }
 
 // ProcedureView is a procedure as a screen shows it now.

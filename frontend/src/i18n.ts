@@ -27,14 +27,20 @@ function fill(text: string, data: Record<string, string | number>): string {
 /** t returns the message for key, or the key itself when it is missing. */
 export function t(key: string, data: Record<string, string | number> = {}): string {
   const text = catalog.messages[key];
-  return text === undefined ? key : fill(text, data);
+  return text === undefined ? key : fill(noMarkup(text), data);
+}
+
+/** noMarkup drops furigana markup from a catalogue text for places that
+ * show plain text (t, tn); tRich renders it. */
+function noMarkup(text: string): string {
+  return text.includes('<') ? plain(text) : text;
 }
 
 /** tn returns the plural form of key for count ({{.Count}} in templates). */
 export function tn(key: string, count: number, data: Record<string, string | number> = {}): string {
   const form = plural.select(count);
   const text = catalog.messages[`${key}#${form}`] ?? catalog.messages[`${key}#other`];
-  return text === undefined ? key : fill(text, { ...data, Count: count });
+  return text === undefined ? key : fill(noMarkup(text), { ...data, Count: count });
 }
 
 // ---- Rich text: messages with furigana.

@@ -4,6 +4,8 @@ import { counterActive, counterView, initCounter, isCounterProcedure, startCount
 import { h } from './dom';
 import { lang, setCatalog, t, tn, today } from './i18n';
 import { startKiosk } from './kiosk';
+import { initPhone, isPhoneProcedure, phoneActive, phoneListEntry, phoneView, startPhone } from './phone';
+import { initSupervisor, supervisorView } from './supervisor';
 
 // The state of the screen. Everything shown is derived from it in render().
 const state: {
@@ -187,10 +189,16 @@ function modeScreen(mode: Exclude<Mode, ''>): HTMLElement {
               type: 'button',
               disabled: !p.available,
               'aria-describedby': p.note ? `note-${p.id}` : false,
-              onclick: mode === 'counter' && isCounterProcedure(p.id) ? () => startCounter(p.id, p.label) : false,
+              onclick:
+                mode === 'counter' && isCounterProcedure(p.id)
+                  ? () => startCounter(p.id, p.label)
+                  : mode === 'counter' && isPhoneProcedure(p.id)
+                    ? () => startPhone(p.label)
+                    : false,
             },
             t(p.label),
           ),
+          mode === 'counter' && isPhoneProcedure(p.id) ? phoneListEntry(p) : null,
           p.note ? h('p', { class: 'note', id: `note-${p.id}` }, t(p.note)) : null,
         ),
       ),
@@ -224,6 +232,14 @@ function loginScreen(): HTMLElement {
   );
 }
 
+/** persistentView is the open wizard or the supervisor's screen, which stay in the page. */
+function persistentView(): HTMLElement | null {
+  if (state.mode === 'counter' && counterActive()) return counterView();
+  if (state.mode === 'counter' && phoneActive()) return phoneView();
+  if (state.mode === 'supervisor') return supervisorView();
+  return null;
+}
+
 function render(): void {
   const info = state.info;
   const screen = state.needLogin ? 'login' : state.mode === '' ? 'modes' : state.mode;
@@ -231,8 +247,9 @@ function render(): void {
   // An open counter wizard stays in the page as it is: the rest is
   // replaced around it, so focus, caret and screen readers are undisturbed
   // by the status refresh.
-  if (!state.needLogin && info && state.mode === 'counter' && counterActive()) {
-    const wizard = counterView();
+  const persistent = !state.needLogin && info ? persistentView() : null;
+  if (persistent && info) {
+    const wizard = persistent;
     const main = document.getElementById('main');
     if (main && main.firstElementChild === wizard && main.parentElement === root) {
       main.lastElementChild?.replaceWith(statusPanel());
@@ -254,7 +271,7 @@ function render(): void {
             h(
               'main',
               { id: 'main' },
-              state.mode === '' ? modeChoice() : state.mode === 'counter' && counterActive() ? counterView() : modeScreen(state.mode),
+              state.mode === '' ? modeChoice() : persistent ?? modeScreen(state.mode),
               statusPanel(),
             ),
             footer(info),
@@ -314,6 +331,12 @@ async function start(): Promise<void> {
     return;
   }
   initCounter({ render, demo: () => state.info?.demo === true });
+  initPhone({ render, demo: () => state.info?.demo === true });
+  initSupervisor({
+    render,
+    demo: () => state.info?.demo === true,
+    leave: state.info.mode === '' ? () => void chooseMode('') : undefined,
+  });
   state.mode = state.info.mode;
   await refreshProcedures().catch(() => undefined);
   let saved: string | null = null;
