@@ -12,6 +12,7 @@ import (
 
 	"madoguchi/app/audit"
 	"madoguchi/app/i18n"
+	"madoguchi/app/identity"
 	"madoguchi/app/queue"
 	"madoguchi/app/receipt"
 	"madoguchi/app/secret"
@@ -261,4 +262,34 @@ func expiryDetail(ex Expiry) map[string]string {
 		}
 	}
 	return out
+}
+
+// issuedRecord is the checks step of a procedure on an issued card: the
+// card record at the central system, which must be issued.
+func (p Ports) issuedRecord(ctx context.Context, serial string) (api.Card, error) {
+	if err := p.step(ctx, StepChecks); err != nil {
+		return api.Card{}, err
+	}
+	rec, err := p.Central.Card(ctx, serial)
+	if err != nil {
+		return api.Card{}, stop(StepChecks, central(err))
+	}
+	if rec.State != api.StateIssued {
+		return api.Card{}, stop(StepChecks, fmt.Errorf("%w: the card is %s at the central system", ErrWrongState, rec.State))
+	}
+	return rec, nil
+}
+
+// identify is the identity step for a procedure and the holder's birth
+// date (from the card record).
+func (p Ports) identify(ctx context.Context, v identity.Visit, procedure, birth string) (identity.Decision, error) {
+	if err := p.step(ctx, StepIdentity); err != nil {
+		return identity.Decision{}, err
+	}
+	v.Procedure, v.BirthDate, v.Today = procedure, birth, p.now()
+	dec, err := identity.Check(v)
+	if err != nil {
+		return identity.Decision{}, stop(StepIdentity, err)
+	}
+	return dec, nil
 }

@@ -42,15 +42,9 @@ func (p Ports) ChangeDetails(ctx context.Context, c *card.Card, in DetailsInput)
 	defer wipeAll(in.PINs)
 	started := p.now()
 	prof := c.Profile()
-	if err := p.step(ctx, StepChecks); err != nil {
-		return Result{}, err
-	}
-	rec, err := p.Central.Card(ctx, c.Serial())
+	rec, err := p.issuedRecord(ctx, c.Serial())
 	if err != nil {
-		return Result{}, stop(StepChecks, central(err))
-	}
-	if rec.State != api.StateIssued {
-		return Result{}, stop(StepChecks, fmt.Errorf("%w: the card is %s at the central system", ErrWrongState, rec.State))
+		return Result{}, err
 	}
 	h := rec.Holder
 	var changed []receipt.Item
@@ -75,14 +69,9 @@ func (p Ports) ChangeDetails(ctx context.Context, c *card.Card, in DetailsInput)
 	if len(changed) == 0 {
 		return Result{}, stop(StepChecks, ErrNothingChanged)
 	}
-	if err := p.step(ctx, StepIdentity); err != nil {
-		return Result{}, err
-	}
-	v := in.Visit
-	v.Procedure, v.BirthDate, v.Today = "change-details", rec.Holder.BirthDate, p.now()
-	dec, err := identity.Check(v)
+	dec, err := p.identify(ctx, in.Visit, identity.ProcChangeDetails, rec.Holder.BirthDate)
 	if err != nil {
-		return Result{}, stop(StepIdentity, err)
+		return Result{}, err
 	}
 	textPIN := prof.InputAssistPINs[0]
 	need := []card.PINKind{textPIN}

@@ -50,23 +50,12 @@ var ErrCardNotUsable = errors.New("flow: the card's authentication certificate i
 func (p Ports) PhoneCard(ctx context.Context, c *card.Card, in PhoneCardInput) (PhoneHolder, error) {
 	defer in.SignPIN.Wipe()
 	defer in.FaceCheck.Wipe()
-	if err := p.step(ctx, StepChecks); err != nil {
-		return PhoneHolder{}, err
-	}
-	rec, err := p.Central.Card(ctx, c.Serial())
+	rec, err := p.issuedRecord(ctx, c.Serial())
 	if err != nil {
-		return PhoneHolder{}, stop(StepChecks, central(err))
-	}
-	if rec.State != api.StateIssued {
-		return PhoneHolder{}, stop(StepChecks, fmt.Errorf("%w: the card is %s at the central system", ErrWrongState, rec.State))
-	}
-	if err := p.step(ctx, StepIdentity); err != nil {
 		return PhoneHolder{}, err
 	}
-	v := in.Visit
-	v.Procedure, v.BirthDate, v.Today = identity.ProcIssue, rec.Holder.BirthDate, p.now()
-	if _, err := identity.Check(v); err != nil {
-		return PhoneHolder{}, stop(StepIdentity, err)
+	if _, err := p.identify(ctx, in.Visit, identity.ProcIssue, rec.Holder.BirthDate); err != nil {
+		return PhoneHolder{}, err
 	}
 	if err := p.step(ctx, StepPINs); err != nil {
 		return PhoneHolder{}, err

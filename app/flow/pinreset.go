@@ -53,23 +53,12 @@ func (p Ports) PINReset(ctx context.Context, c *card.Card, in PINResetInput) (PI
 		return PINResetResult{}, stop(StepChecks, err)
 	}
 	// The central system must know the card as issued.
-	if err := p.step(ctx, StepChecks); err != nil {
+	rec, err := p.issuedRecord(ctx, c.Serial())
+	if err != nil {
 		return PINResetResult{}, err
 	}
-	rec, err := p.Central.Card(ctx, c.Serial())
-	switch {
-	case err != nil:
-		return PINResetResult{}, stop(StepChecks, central(err))
-	case rec.State != api.StateIssued:
-		return PINResetResult{}, stop(StepChecks, fmt.Errorf("%w: the card is %s at the central system, not issued", ErrWrongState, rec.State))
-	}
-	if err := p.step(ctx, StepIdentity); err != nil {
+	if _, err := p.identify(ctx, in.Visit, identity.ProcPINReset, rec.Holder.BirthDate); err != nil {
 		return PINResetResult{}, err
-	}
-	v := in.Visit
-	v.Procedure, v.BirthDate, v.Today = "pin-reset", rec.Holder.BirthDate, p.now()
-	if _, err := identity.Check(v); err != nil {
-		return PINResetResult{}, stop(StepIdentity, err)
 	}
 	if in.Holder == "" {
 		in.Holder = rec.Holder.Name

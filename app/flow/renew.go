@@ -49,24 +49,13 @@ func (p Ports) RenewCert(ctx context.Context, c *card.Card, in RenewCertInput) (
 	defer wipeAll(in.PINs)
 	started := p.now()
 	prof := c.Profile()
-	if err := p.step(ctx, StepChecks); err != nil {
+	rec, err := p.issuedRecord(ctx, c.Serial())
+	if err != nil {
 		return Result{}, err
 	}
-	rec, err := p.Central.Card(ctx, c.Serial())
+	dec, err := p.identify(ctx, in.Visit, identity.ProcRenewCert, rec.Holder.BirthDate)
 	if err != nil {
-		return Result{}, stop(StepChecks, central(err))
-	}
-	if rec.State != api.StateIssued {
-		return Result{}, stop(StepChecks, fmt.Errorf("%w: the card is %s at the central system", ErrWrongState, rec.State))
-	}
-	if err := p.step(ctx, StepIdentity); err != nil {
 		return Result{}, err
-	}
-	v := in.Visit
-	v.Procedure, v.BirthDate, v.Today = "renew-cert", rec.Holder.BirthDate, p.now()
-	dec, err := identity.Check(v)
-	if err != nil {
-		return Result{}, stop(StepIdentity, err)
 	}
 	keys := []card.PINKind{card.PINAuth}
 	if dec.SignatureCertificate {
