@@ -288,7 +288,7 @@ func TestPrivateUseTag(t *testing.T) {
 func TestPlainText(t *testing.T) {
 	for in, want := range map[string]string{
 		"<ruby>漢字<rt>かんじ</rt></ruby>を <ruby>書<rp>(</rp><rt>か</rt><rp>)</rp></ruby>く": "漢字(かんじ)を 書(か)く",
-		"no markup": "no markup",
+		"no markup":                        "no markup",
 		"a <b>bold</b> <script>x</script>": "a bold x",
 	} {
 		if got := PlainText(in); got != want {
