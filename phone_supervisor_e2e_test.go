@@ -393,6 +393,12 @@ func supervisorScreens(t *testing.T, url, axe string, tx phoneText) {
 	}
 	r.shot("queue-after")
 
+	// Reprints: the CLI's receipt printed again from the list (audited).
+	r.run("reprints", chromedp.Click(`button[data-tab="reprints"]`), chromedp.WaitVisible(`#reprints tr[data-receipt]`))
+	r.axeCheck(axe, "reprints")
+	r.run("reprint", chromedp.Click(`#reprints tr[data-receipt] button[data-action^="reprint-"]`), chromedp.WaitVisible(`#sup-info`))
+	r.shot("reprints-after")
+
 	r.run("log out", chromedp.Click(`button[data-action="logout"]`), chromedp.WaitVisible(`section.supervisor[data-screen="login"] #sup-login`))
 	// The session is gone: the login screen after a reload too.
 	r.run("reload", chromedp.Reload(), chromedp.WaitVisible(`section.supervisor[data-screen="login"] #sup-login`))

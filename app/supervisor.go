@@ -9,6 +9,7 @@ import (
 	"madoguchi/app/audit"
 	"madoguchi/app/i18n"
 	"madoguchi/app/queue"
+	"madoguchi/app/receipt"
 	"madoguchi/app/secret"
 	"madoguchi/app/staff"
 	"madoguchi/drivers/jlis"
@@ -243,4 +244,35 @@ func (a *App) Reprint(number string, approval *Approval) (i18n.Key, error) {
 	}
 	a.audit("reprint", o.Number, map[string]any{"printed": o.Printed})
 	return o.Message, nil
+}
+
+// ReceiptView is one stored receipt on the supervisor's reprint screen.
+type ReceiptView struct {
+	Number    string    `json:"number"`
+	Procedure string    `json:"procedure"`
+	Issued    time.Time `json:"issued"`
+	Status    string    `json:"status"` // printed, unprinted
+}
+
+// Receipts lists the latest stored receipts (supervisor; the reprint
+// screen).
+func (a *App) Receipts() ([]ReceiptView, error) {
+	if _, err := a.authorize(staff.ActReprint, nil); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	p, err := a.ports(ctx)
+	if err != nil || p.Receipts == nil {
+		return nil, ErrNoCounter
+	}
+	recs, err := p.Receipts.List(ctx, receipt.Filter{Limit: 50})
+	if err != nil {
+		return nil, ErrStore
+	}
+	out := []ReceiptView{}
+	for _, r := range recs {
+		out = append(out, ReceiptView{Number: r.Number, Procedure: string(r.Procedure), Issued: r.Issued, Status: string(r.Status)})
+	}
+	return out, nil
 }

@@ -410,6 +410,14 @@ export interface ReportFile {
   data: string;
 }
 
+/** A stored receipt on the reprint screen (app.ReceiptView). */
+export interface ReceiptView {
+  number: string;
+  procedure: string;
+  issued: string;
+  status: 'printed' | 'unprinted';
+}
+
 export const api = {
   Info: () => call<Info>('Info'),
   Catalog: (lang: string) => call<LocalCatalog>('Catalog', lang),
@@ -441,6 +449,7 @@ export const api = {
     call<boolean>('QueueDiscard', id, reason, approval),
   QueueRetry: (id: number) => call<boolean>('QueueRetry', id),
   Reprint: (number: string, approval: Approval | null) => call<string>('Reprint', number, approval),
+  Receipts: () => call<ReceiptView[]>('Receipts'),
   PhonePrepare: (r: PhoneCardRequest) => call<PhoneCardView>('PhonePrepare', r),
   PhoneStore: (r: PhoneStoreRequest) => call<PhoneOutcome>('PhoneStore', r),
   PhoneList: (serial: string) => call<PhoneCredView[]>('PhoneList', serial),

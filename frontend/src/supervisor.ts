@@ -6,12 +6,12 @@
 // password as the approval). One element that stays in the page while
 // main.ts re-renders around it; texts through tRich (easy Japanese shows
 // its furigana), dates in both calendars (format.ts).
-import { api, ApiError, type Approval, type QueueJobView, type ReportFormat, type ReportView, type SessionView } from './api';
+import { api, ApiError, type Approval, type QueueJobView, type ReceiptView, type ReportFormat, type ReportView, type SessionView } from './api';
 import { h } from './dom';
 import { dateMarkup, pinMarkup } from './format';
 import { has, lang, markup, rich, tPlain, tRich, type RichData } from './i18n';
 
-type Tab = 'dashboard' | 'queue';
+type Tab = 'dashboard' | 'queue' | 'reprints';
 
 interface Msg {
   key: string;
@@ -37,6 +37,7 @@ const state: {
   date: string;
   report?: ReportView;
   jobs?: QueueJobView[];
+  receipts?: ReceiptView[];
   paintedLang: string;
 } = { started: false, checked: false, tab: 'dashboard', busy: false, date: '', paintedLang: '' };
 
@@ -120,7 +121,7 @@ function paint(focus: 'heading' | 'keep' | string, attach = true): void {
       ? [h('h2', { id: 'sup-title', tabindex: '-1' }, tRich('mode.supervisor.title')), h('p', { class: 'busy', role: 'status' }, tRich('counter.busy'))]
       : screen === 'login'
         ? loginView()
-        : [...sessionBar(), ...(screen === 'dashboard' ? dashboardView() : queueView())];
+        : [...sessionBar(), ...(screen === 'dashboard' ? dashboardView() : screen === 'reprints' ? reprintsView() : queueView())];
   if (state.busy && screen !== 'loading') parts.push(h('p', { class: 'busy', role: 'status' }, tRich('supervisor.busy')));
   if (host.leave) parts.push(h('button', { type: 'button', class: 'back', 'data-action': 'modes', onclick: () => host.leave?.() }, tRich('mode.back')));
   el.replaceChildren(...parts.filter((p): p is HTMLElement => p !== null));
@@ -252,7 +253,7 @@ function sessionBar(): HTMLElement[] {
       'div',
       { class: 'sup-bar' },
       h('p', { class: 'sup-who', id: 'sup-who', 'data-login': s.login ?? '', 'data-role': s.role ?? '' }, tRich('supervisor.session', { Name: s.name ?? s.login ?? '', Login: s.login ?? '', Role: role })),
-      h('nav', { class: 'sup-tabs', 'aria-label': tPlain('supervisor.tabs') }, tab('dashboard', tRich('supervisor.tab.dashboard')), tab('queue', tRich('supervisor.tab.queue'))),
+      h('nav', { class: 'sup-tabs', 'aria-label': tPlain('supervisor.tabs') }, tab('dashboard', tRich('supervisor.tab.dashboard')), tab('queue', tRich('supervisor.tab.queue')), tab('reprints', tRich('supervisor.tab.reprints'))),
       button('logout', tRich('supervisor.logout'), () => void logout(), 'secondary'),
     ),
   ];
@@ -263,6 +264,7 @@ async function openTab(tab: Tab, focus: string): Promise<void> {
   state.error = undefined;
   state.info = undefined;
   if (tab === 'dashboard') await loadReport(focus);
+  else if (tab === 'reprints') await loadReceipts(focus);
   else await loadJobs(focus);
 }
 
@@ -273,6 +275,68 @@ async function loadReport(focus = 'keep'): Promise<void> {
     const r = await api.DailyReport(date);
     if (state.date === date) state.report = r;
   }, focus);
+}
+
+async function loadReceipts(focus = 'keep'): Promise<void> {
+  await busy(async () => {
+    state.receipts = undefined;
+    state.receipts = await api.Receipts();
+  }, focus);
+}
+
+async function reprint(number: string): Promise<void> {
+  await busy(async () => {
+    const msg = await api.Reprint(number, null);
+    state.info = { key: msg || 'supervisor.reprints.done' };
+    state.receipts = await api.Receipts();
+  });
+}
+
+/** The latest receipts, each with a reprint button (audited). */
+function reprintsView(): (HTMLElement | null)[] {
+  const rs = state.receipts;
+  const head = h('h2', { id: 'sup-title', tabindex: '-1' }, tRich('supervisor.reprints.title'));
+  if (!rs) return [head, errorBox(state.error)];
+  if (rs.length === 0) return [head, errorBox(state.error), h('p', { id: 'reprints-none' }, tRich('supervisor.reprints.none'))];
+  const rows = rs.map((r) =>
+    h(
+      'tr',
+      { 'data-receipt': r.number },
+      h('td', {}, r.number),
+      h('td', {}, label(r.procedure, `procedure.${r.procedure}`, `report.procedure.${r.procedure}`)),
+      h('td', {}, dateRich(r.issued.slice(0, 10))),
+      h('td', {}, tRich(`supervisor.reprints.status.${r.status}`)),
+      h('td', {}, button(`reprint-${r.number}`, tRich('supervisor.reprints.button'), () => void reprint(r.number), 'secondary')),
+    ),
+  );
+  return [
+    head,
+    errorBox(state.error),
+    state.info ? h('p', { class: 'info', role: 'status', id: 'sup-info' }, tRich(state.info.key, state.info.data)) : null,
+    h(
+      'div',
+      { class: 'table-wrap' },
+      h(
+        'table',
+        { id: 'reprints' },
+        h('caption', {}, tRich('supervisor.reprints.caption')),
+        h(
+          'thead',
+          {},
+          h(
+            'tr',
+            {},
+            h('th', { scope: 'col' }, tRich('supervisor.reprints.number')),
+            h('th', { scope: 'col' }, tRich('supervisor.reprints.procedure')),
+            h('th', { scope: 'col' }, tRich('supervisor.reprints.issued')),
+            h('th', { scope: 'col' }, tRich('supervisor.reprints.status')),
+            h('th', { scope: 'col' }, tRich('supervisor.reprints.action')),
+          ),
+        ),
+        h('tbody', {}, ...rows),
+      ),
+    ),
+  ];
 }
 
 async function loadJobs(focus = 'keep'): Promise<void> {
