@@ -20,7 +20,7 @@ const DemoKioskCode = "31415926"
 // kioskOrder is the order of the language choice: Japanese, easy
 // Japanese, English, then the languages of Japan's largest foreign-
 // resident groups.
-var kioskOrder = []string{"ja", "ja-x-easy", "en", "zh-Hans", "zh-Hant", "ko", "vi", "pt-BR", "es", "tl", "ne", "id", "th"}
+var kioskOrder = []string{"ja", "ja-x-easy", "en", "zh-Hans", "zh-Hant", "ko", "vi", "pt-BR", "es", "fil", "ne", "id", "th"}
 
 // kiosk is the unattended mode's state for the citizen at the screen:
 // their language and when they last touched it. Everything of theirs is
