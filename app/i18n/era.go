@@ -68,6 +68,6 @@ func (b *Bundle) FormatDate(lang string, t time.Time) string {
 	}
 	return b.T(lang, "date.era_and_western", map[string]any{
 		"Era": b.T(lang, key, nil), "Year": year, "Month": int(mo), "Day": d,
-		"MonthName": b.T(lang, Key(fmt.Sprintf("month.%d", int(mo))), nil), "ISO": iso,
+		"MonthName": b.T(lang, Key(fmt.Sprintf("month.%d", int(mo))), nil), "ISO": iso, "WesternYear": y,
 	})
 }

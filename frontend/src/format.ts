@@ -62,6 +62,7 @@ export function formatDate(iso: string | undefined): string {
     Day: c.d,
     MonthName: t(`month.${c.m}`),
     ISO: isoText,
+    WesternYear: c.y,
   });
 }
 
