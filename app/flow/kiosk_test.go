@@ -9,10 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"madoguchi/app/queue"
 	"madoguchi/app/receipt"
 	"madoguchi/app/secret"
-	"madoguchi/app/store"
 	"madoguchi/drivers/card"
 	cardsim "madoguchi/drivers/card/sim"
 	"madoguchi/drivers/jlis"
@@ -25,41 +23,7 @@ import (
 // short reservation lifetime).
 func newKioskRig(t *testing.T, o jlissim.Options) *stepRig {
 	t.Helper()
-	ctx := context.Background()
-	dir := t.TempDir()
-	ir, err := jlissim.Init(filepath.Join(dir, "central"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.Dir, o.Addr, o.PublicAddr, o.RateLimit = ir.Dir, "127.0.0.1:0", "127.0.0.1:0", 1e9
-	run, err := jlissim.Start(ctx, o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { run.Close() })
-	client, err := jlis.New(jlis.Config{BaseURL: run.URL, CertFile: ir.TerminalCert, KeyFile: ir.TerminalKey, CAFile: ir.RootCA, Backoff: time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := store.Open(ctx, filepath.Join(dir, "m.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	keys, err := receipt.LoadKeys(filepath.Join(dir, "receipt-keys.json"), "K-01")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs, err := receipt.New(receipt.Config{DB: db.DB, Keys: keys, Origin: receipt.Origin{Municipality: "デモ市", Counter: "キオスク1", Terminal: "K-01"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss, err := jlissim.CardIssuer(ir.Dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &stepRig{t: t, run: run, simDir: ir.Dir, iss: iss,
-		ports: Ports{Central: client, Store: db, Queue: queue.New(db.DB, nil), Receipts: rs, Terminal: "K-01"}}
+	return newRigWith(t, o, "K-01", "キオスク1")
 }
 
 // reserve makes a reservation as the smartphone face-check service would.

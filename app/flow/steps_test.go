@@ -36,13 +36,21 @@ type stepRig struct {
 
 func newStepRig(t *testing.T) *stepRig {
 	t.Helper()
+	return newRigWith(t, jlissim.Options{}, "T-01", "窓口1")
+}
+
+// newRigWith starts the central simulator with o (its directory,
+// addresses and rate limit filled in) for a terminal at a counter.
+func newRigWith(t *testing.T, o jlissim.Options, terminal, counter string) *stepRig {
+	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
 	ir, err := jlissim.Init(filepath.Join(dir, "central"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	run, err := jlissim.Start(ctx, jlissim.Options{Dir: ir.Dir, Addr: "127.0.0.1:0", PublicAddr: "127.0.0.1:0", RateLimit: 1e9})
+	o.Dir, o.Addr, o.PublicAddr, o.RateLimit = ir.Dir, "127.0.0.1:0", "127.0.0.1:0", 1e9
+	run, err := jlissim.Start(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,11 +64,11 @@ func newStepRig(t *testing.T) *stepRig {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	keys, err := receipt.LoadKeys(filepath.Join(dir, "receipt-keys.json"), "T-01")
+	keys, err := receipt.LoadKeys(filepath.Join(dir, "receipt-keys.json"), terminal)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs, err := receipt.New(receipt.Config{DB: db.DB, Keys: keys, Origin: receipt.Origin{Municipality: "デモ市", Counter: "窓口1", Terminal: "T-01"}})
+	rs, err := receipt.New(receipt.Config{DB: db.DB, Keys: keys, Origin: receipt.Origin{Municipality: "デモ市", Counter: counter, Terminal: terminal}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +77,7 @@ func newStepRig(t *testing.T) *stepRig {
 		t.Fatal(err)
 	}
 	return &stepRig{t: t, run: run, simDir: ir.Dir, iss: iss,
-		ports: Ports{Central: client, Store: db, Queue: queue.New(db.DB, nil), Receipts: rs, Terminal: "T-01"}}
+		ports: Ports{Central: client, Store: db, Queue: queue.New(db.DB, nil), Receipts: rs, Terminal: terminal}}
 }
 
 // newCard makes a card at the factory: blank, issued or due (its
