@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os/user"
@@ -174,17 +175,35 @@ func cmdPUKUnlock(ctx context.Context, args []string, stdout, stderr io.Writer) 
 // (一時停止): recorded and queued at the highest priority, then sent at
 // once when the central system answers.
 func cmdSuspend(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("suspend", stderr)
+	var reason *string
+	return queuedCardVerb(ctx, "suspend", args, stdout, stderr,
+		[3]i18n.Key{i18n.Key("cli.suspend.sent"), i18n.Key("cli.suspend.queued"), i18n.Key("cli.suspend.refused")},
+		func(fs *flag.FlagSet) { reason = fs.String("reason", "lost", "lost or stolen") },
+		func(pr *procedure, serial, lang string, online bool) (flow.SuspendResult, error) {
+			return pr.ports.Suspend(ctx, flow.SuspendInput{Serial: serial, Reason: *reason, Lang: lang}, online)
+		})
+}
+
+// queuedCardVerb runs a verb that records a procedure on a card by its
+// serial and queues it for the central system (suspend, return): the
+// job is sent at once when the central system answers, and the verb says
+// whether it was sent, still waits, or was refused (said: those three
+// messages).
+func queuedCardVerb(ctx context.Context, verb string, args []string, stdout, stderr io.Writer, said [3]i18n.Key,
+	flags func(*flag.FlagSet), run func(pr *procedure, serial, lang string, online bool) (flow.SuspendResult, error)) error {
+	fs := newFlags(verb, stderr)
 	var c common
 	c.register(fs)
 	serial := fs.String("serial", "", "the card's serial")
-	reason := fs.String("reason", "lost", "lost or stolen")
+	if flags != nil {
+		flags(fs)
+	}
 	lang := fs.String("lang", "", "the citizen's language for the receipt")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	if *serial == "" {
-		return fmt.Errorf("%w: suspend needs --serial", errUsage)
+		return fmt.Errorf("%w: %s needs --serial", errUsage, verb)
 	}
 	pr, err := startProcedure(ctx, c, lang)
 	if err != nil {
@@ -192,13 +211,11 @@ func cmdSuspend(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	}
 	defer pr.close()
 	online := pr.online(ctx)
-	ports := pr.ports
-	res, err := ports.Suspend(ctx, flow.SuspendInput{Serial: *serial, Reason: *reason, Lang: *lang}, online)
+	res, err := run(pr, *serial, *lang, online)
 	if err != nil {
 		return err
 	}
-	if err := pr.sendQueuedNow(ctx, online, res.JobID, res.Receipt.Number, stdout,
-		i18n.Key("cli.suspend.sent"), i18n.Key("cli.suspend.queued"), i18n.Key("cli.suspend.refused")); err != nil {
+	if err := pr.sendQueuedNow(ctx, online, res.JobID, res.Receipt.Number, stdout, said[0], said[1], said[2]); err != nil {
 		return err
 	}
 	pr.print(ctx, res.Receipt.Number, stdout)
@@ -265,34 +282,11 @@ func (p *procedure) sendQueuedNow(ctx context.Context, online bool, jobID int64,
 // recorded and queued; its certificates are revoked when the central
 // system takes it.
 func cmdReturn(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := newFlags("return", stderr)
-	var c common
-	c.register(fs)
-	serial := fs.String("serial", "", "the card's serial")
-	lang := fs.String("lang", "", "the citizen's language for the receipt")
-	if err := parse(fs, args); err != nil {
-		return err
-	}
-	if *serial == "" {
-		return fmt.Errorf("%w: return needs --serial", errUsage)
-	}
-	pr, err := startProcedure(ctx, c, lang)
-	if err != nil {
-		return err
-	}
-	defer pr.close()
-	online := pr.online(ctx)
-	ports := pr.ports
-	res, err := ports.Return(ctx, flow.ReturnInput{Serial: *serial, Lang: *lang})
-	if err != nil {
-		return err
-	}
-	if err := pr.sendQueuedNow(ctx, online, res.JobID, res.Receipt.Number, stdout,
-		i18n.Key("cli.return.sent"), i18n.Key("cli.return.queued"), i18n.Key("cli.return.refused")); err != nil {
-		return err
-	}
-	pr.print(ctx, res.Receipt.Number, stdout)
-	return nil
+	return queuedCardVerb(ctx, "return", args, stdout, stderr,
+		[3]i18n.Key{i18n.Key("cli.return.sent"), i18n.Key("cli.return.queued"), i18n.Key("cli.return.refused")}, nil,
+		func(pr *procedure, serial, lang string, _ bool) (flow.SuspendResult, error) {
+			return pr.ports.Return(ctx, flow.ReturnInput{Serial: serial, Lang: lang})
+		})
 }
 
 // procedure is what every procedure verb starts with: the environment,
