@@ -268,23 +268,83 @@ func (st *selftest) place(ctx context.Context, vc *cardsim.Card) (*placed, error
 		}
 		return &placed{card: c, take: func() {}, open: time.Since(t0)}, nil
 	}
-	cctx, cancel := context.WithCancel(ctx)
-	cl := vpcd.New(st.addr, vc, st.e.log)
-	done := make(chan struct{})
-	go func() { _ = cl.Run(cctx); close(done) }()
-	stopClient := func() { cancel(); <-done }
-	deadline := time.Now().Add(10 * time.Second)
+	cl, stopClient := st.insert(ctx, vc)
+	deadline := time.Now().Add(placeTimeout)
+	reseat := time.Now().Add(reseatAfter)
 	for {
 		t0 := time.Now()
 		s, err := st.open(ctx)
 		if err == nil {
-			return &placed{card: s.card, take: func() { s.close(); stopClient() }, open: time.Since(t0)}, nil
+			return &placed{card: s.card, take: func() { s.close(); stopClient(); st.waitEmpty(ctx) }, open: time.Since(t0)}, nil
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
 			stopClient()
 			return nil, fmt.Errorf("the virtual card did not show in %s: %w", st.reader, err)
 		}
+		reseat = st.reseat(cl, err, reseat)
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// Timings of a virtual placement through pcscd.
+const (
+	placeTimeout = 10 * time.Second
+	// reseatAfter: a card that pcscd still does not see is taken out and
+	// placed again, as a person would.
+	reseatAfter = 2 * time.Second
+	// removalTimeout bounds the wait for pcscd to see a card go.
+	removalTimeout = 3 * time.Second
+)
+
+// insert connects a virtual card (or phone) to the vpcd reader; stop
+// takes it away again.
+func (st *selftest) insert(ctx context.Context, c vpcd.Card) (cl *vpcd.Client, stop func()) {
+	cctx, cancel := context.WithCancel(ctx)
+	cl = vpcd.New(st.addr, c, st.e.log)
+	done := make(chan struct{})
+	go func() { _ = cl.Run(cctx); close(done) }()
+	return cl, func() { cancel(); <-done }
+}
+
+// reseat takes the card out and puts it back when pcscd has not seen it by
+// at (and returns the next time to do so). pcsc-lite keeps a reader
+// marked empty after a failed reset while the driver keeps reporting a
+// card, which happens when a card is placed before pcscd noticed the
+// previous one leave; only a removal it sees clears that.
+func (st *selftest) reseat(cl *vpcd.Client, err error, at time.Time) time.Time {
+	if time.Now().Before(at) || !errors.Is(err, card.ErrNoCard) || !cl.Inserted() {
+		return at
+	}
+	st.e.log.Debug("selftest: the reader still shows no card; placing it again")
+	cl.Remove()
+	time.Sleep(700 * time.Millisecond) // pcscd polls vpcd every 400 ms
+	cl.Insert()
+	return time.Now().Add(reseatAfter)
+}
+
+// waitEmpty waits until pcscd reports the reader empty (or
+// removalTimeout passes), so that the next card placed is a new insertion
+// to pcscd and not the previous card's ghost.
+func (st *selftest) waitEmpty(ctx context.Context) {
+	if st.reader == "" {
+		return
+	}
+	deadline := time.Now().Add(removalTimeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		states, err := pcsc.Snapshot(ctx)
+		if err != nil {
+			return
+		}
+		present := false
+		for _, s := range states {
+			if s.Reader == st.reader && s.CardPresent {
+				present = true
+			}
+		}
+		if !present {
+			return
+		}
+		time.Sleep(25 * time.Millisecond)
 	}
 }
 
@@ -320,18 +380,15 @@ func (st *selftest) placePhone(ctx context.Context, sp *phonesim.Phone) (*phone.
 		p, err := phone.Open(ctx, phonesim.NewSlot(sp))
 		return p, func() {}, err
 	}
-	cctx, cancel := context.WithCancel(ctx)
-	cl := vpcd.New(st.addr, sp, st.e.log)
-	done := make(chan struct{})
-	go func() { _ = cl.Run(cctx); close(done) }()
-	stopClient := func() { cancel(); <-done }
-	deadline := time.Now().Add(10 * time.Second)
+	cl, stopClient := st.insert(ctx, sp)
+	deadline := time.Now().Add(placeTimeout)
+	reseat := time.Now().Add(reseatAfter)
 	for {
 		conn, closeFn, _, err := openReader(ctx, st.e, st.reader)
 		if err == nil {
 			p, perr := phone.Open(ctx, conn)
 			if perr == nil {
-				return p, func() { closeFn(); stopClient() }, nil
+				return p, func() { closeFn(); stopClient(); st.waitEmpty(ctx) }, nil
 			}
 			closeFn()
 			err = perr
@@ -340,6 +397,7 @@ func (st *selftest) placePhone(ctx context.Context, sp *phonesim.Phone) (*phone.
 			stopClient()
 			return nil, nil, fmt.Errorf("the virtual phone did not show in %s: %w", st.reader, err)
 		}
+		reseat = st.reseat(cl, err, reseat)
 		time.Sleep(50 * time.Millisecond)
 	}
 }
