@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -11,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"madoguchi/app/atomicfile"
 	"madoguchi/app/config"
 	"madoguchi/app/i18n"
 	"madoguchi/app/report"
@@ -154,25 +156,13 @@ func writeReport(path string, write func(io.Writer) error, stdout io.Writer) err
 	if path == "-" {
 		return write(stdout)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if err := write(tmp); err != nil {
-		tmp.Close()
+	var buf bytes.Buffer
+	if err := write(&buf); err != nil {
 		return err
 	}
-	if err := tmp.Close(); err != nil {
+	if err := atomicfile.Write(path, buf.Bytes(), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := os.Chmod(tmp.Name(), 0o600); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	st, _ := os.Stat(path)
-	fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", path, st.Size())
+	fmt.Fprintf(stdout, "wrote %s (%d bytes)\n", path, buf.Len())
 	return nil
 }
