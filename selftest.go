@@ -54,6 +54,7 @@ type acceptanceReport struct {
 	Procedures []acceptanceProc  `json:"procedures"`
 	Queue      queue.Stats       `json:"queue"`
 	Privacy    acceptancePrivacy `json:"privacy"`
+	Fonts      []fontCheck       `json:"fonts"`
 	Notes      []string          `json:"notes,omitempty"`
 	Totals     map[string]string `json:"-"`
 }
@@ -120,6 +121,17 @@ func printSelftest(w io.Writer, r *acceptanceReport) {
 		fmt.Fprintf(w, "privacy: no PIN and no individual number in %d files of %s\n", r.Privacy.FilesScanned, r.DataDir)
 	} else {
 		fmt.Fprintf(w, "privacy: FOUND %s\n", strings.Join(r.Privacy.Findings, "; "))
+	}
+	var noFont []string
+	for _, f := range r.Fonts {
+		if !f.OK {
+			noFont = append(noFont, f.Lang)
+		}
+	}
+	if len(noFont) == 0 && len(r.Fonts) > 0 {
+		fmt.Fprintf(w, "fonts: every one of the %d screen languages has a font\n", len(r.Fonts))
+	} else if len(noFont) > 0 {
+		fmt.Fprintf(w, "fonts: NO FONT for %s — their text shows as empty boxes; %s\n", strings.Join(noFont, ", "), fontHint)
 	}
 	for _, n := range r.Notes {
 		fmt.Fprintln(w, "note:", n)
@@ -210,11 +222,20 @@ func runSelftest(ctx context.Context, data string, inProcess bool, stderr io.Wri
 		rep.Notes = append(rep.Notes, "queue drain: "+err.Error())
 	}
 	rep.Queue, _ = queue.Backlog(ctx, e.store.DB)
+	fontsOK := true
+	if fc, err := checkFonts(ctx, e.msgs.Languages()); err != nil {
+		rep.Notes = append(rep.Notes, "fonts: "+err.Error())
+	} else {
+		rep.Fonts = fc
+		for _, c := range fc {
+			fontsOK = fontsOK && c.OK
+		}
+	}
 	stopCentral()
 	e.Close()
 
 	rep.Privacy = scanPrivacy(data)
-	rep.OK = rep.Queue.Dead == 0 && rep.Queue.Pending == 0 && len(rep.Privacy.Findings) == 0
+	rep.OK = rep.Queue.Dead == 0 && rep.Queue.Pending == 0 && len(rep.Privacy.Findings) == 0 && fontsOK
 	for _, p := range rep.Procedures {
 		rep.OK = rep.OK && p.OK
 	}

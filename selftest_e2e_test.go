@@ -63,6 +63,15 @@ func TestSelftest(t *testing.T) {
 		}
 		seen[p.Name][p.Generation] = true
 	}
+	// Every screen language has a font on this machine (build/deps.sh).
+	if len(rep.Fonts) < 13 {
+		t.Errorf("fonts checked for %d languages, want 13: %v", len(rep.Fonts), rep.Notes)
+	}
+	for _, f := range rep.Fonts {
+		if !f.OK {
+			t.Errorf("no font for %s", f.Lang)
+		}
+	}
 	for _, name := range []string{"issuance", "cert_renewal", "card_renewal", "change_of_details", "pin_reset"} {
 		if !seen[name]["current"] || !seen[name]["next"] {
 			t.Errorf("%s not run in both generations: %v", name, seen[name])

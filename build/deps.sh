@@ -6,13 +6,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Debian packages. To build and run: GTK/WebKitGTK 4.1 for Wails, PC/SC
-# (pcscd, CCID readers) for the card reader, cgo, a Japanese font.
+# (pcscd, CCID readers) for the card reader, cgo, fonts for every screen
+# language (IPAex for Japanese and the receipts; Noto CJK for Korean and
+# Chinese, Noto core for Thai and Nepali's Devanagari: without them those
+# languages show as empty boxes, `madoguchi selftest` checks).
 PKGS=(
   gcc pkg-config libgtk-3-dev libwebkit2gtk-4.1-dev libpcsclite-dev
-  pcscd libccid fonts-ipaexfont-gothic ca-certificates curl unzip git
-  libopenjp2-7-dev
+  pcscd libccid fonts-ipaexfont-gothic fonts-noto-cjk fonts-noto-core
+  ca-certificates curl unzip git libopenjp2-7-dev
 )
-# With "test": what the tests drive — Xvfb and ImageMagick for the window,
+# With "test": what the tests drive — Xvfb, ImageMagick and xdotool (mouse
+# and keyboard) for the window,
 # Chromium for the browser face, the vsmartcard vpcd reader for the virtual
 # card (it listens on every interface: never install it on a real counter
 # or kiosk, which is why `make run` does not), OpenSC as third-party card
@@ -22,7 +26,7 @@ PKGS=(
 # itself speaks IPP and needs none of them to run: a counter needs only a
 # CUPS server it can reach, on the PC or on a print server.
 if [ "${1:-}" = "test" ]; then
-  PKGS+=(xvfb xauth imagemagick chromium vsmartcard-vpcd opensc)
+  PKGS+=(xvfb xauth imagemagick xdotool chromium vsmartcard-vpcd opensc)
   PKGS+=(cups cups-client cups-bsd printer-driver-cups-pdf poppler-utils zbar-tools)
 fi
 
