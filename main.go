@@ -348,10 +348,19 @@ func setup(ctx context.Context, c common, logStderr io.Writer) (*env, error) {
 	return e, nil
 }
 
-func (e *env) app(face string, onPaint func(app.PaintReport), quit func()) *app.App {
+// faceHooks are what a face (window or browser) adds to the App: its
+// first-paint report, how it closes, and its save dialog. All may be nil.
+type faceHooks struct {
+	onPaint    func(app.PaintReport)
+	quit       func()
+	saveDialog func(name, title string) (string, error)
+}
+
+func (e *env) app(face string, h faceHooks) *app.App {
 	d := app.Deps{
 		Config: e.cfg, Store: e.store, Messages: e.msgs, Log: e.log, Version: version,
-		DataDir: e.dataDir, Mode: e.mode, Face: face, Started: started, OnFirstPaint: onPaint, Quit: quit,
+		DataDir: e.dataDir, Mode: e.mode, Face: face, Started: started,
+		OnFirstPaint: h.onPaint, Quit: h.quit, SaveDialog: h.saveDialog,
 	}
 	if !e.cfg.Card.Demo() {
 		w := newReaderWatch(e.cfg.Card.Reader, e.log)

@@ -69,7 +69,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintf(stdout, "access code: in %s\n", file)
 	}
 
-	handler := web.Handler(e.app("browser", nil, nil), frontend.Dist(), opts)
+	handler := web.Handler(e.app("browser", faceHooks{}), frontend.Dist(), opts)
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -66,10 +68,17 @@ func cmdWindow(ctx context.Context, args []string, stderr io.Writer) error {
 	// supervisor's code (app.KioskExit), which lets the close through.
 	kiosk := e.mode == app.ModeKiosk
 	var mayClose atomic.Bool
-	a := e.app("window", onPaint, func() {
-		mayClose.Store(true)
-		<-ready
-		runtime.Quit(wctx)
+	a := e.app("window", faceHooks{
+		onPaint: onPaint,
+		quit: func() {
+			mayClose.Store(true)
+			<-ready
+			runtime.Quit(wctx)
+		},
+		saveDialog: func(name, title string) (string, error) {
+			<-ready
+			return runtime.SaveFileDialog(wctx, saveDialogOptions(name, title))
+		},
 	})
 
 	title := "窓口 Madoguchi"
@@ -106,4 +115,48 @@ func cmdWindow(ctx context.Context, args []string, stderr io.Writer) error {
 		return fmt.Errorf("window: %w", err)
 	}
 	return nil
+}
+
+// saveDialogOptions suggests name in the user's Downloads folder (else
+// home) and filters on its extension; GTK labels the dialog's buttons in
+// the desktop's language.
+func saveDialogOptions(name, title string) runtime.SaveDialogOptions {
+	o := runtime.SaveDialogOptions{Title: title, DefaultFilename: name, CanCreateDirectories: true}
+	if dir := downloadsDir(); dir != "" {
+		o.DefaultDirectory = dir
+	}
+	if ext := filepath.Ext(name); ext != "" {
+		o.Filters = []runtime.FileFilter{{DisplayName: strings.ToUpper(ext[1:]) + " (*" + ext + ")", Pattern: "*" + ext}}
+	}
+	return o
+}
+
+// downloadsDir is the XDG download directory from user-dirs.dirs, else
+// ~/Downloads if it exists, else home.
+func downloadsDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return ""
+	}
+	cfg := os.Getenv("XDG_CONFIG_HOME")
+	if cfg == "" {
+		cfg = filepath.Join(home, ".config")
+	}
+	if data, err := os.ReadFile(filepath.Join(cfg, "user-dirs.dirs")); err == nil {
+		for _, line := range strings.Split(string(data), "\n") {
+			v, ok := strings.CutPrefix(strings.TrimSpace(line), "XDG_DOWNLOAD_DIR=")
+			if !ok {
+				continue
+			}
+			v = strings.Trim(v, `"`)
+			v = strings.Replace(v, "$HOME", home, 1)
+			if st, err := os.Stat(v); err == nil && st.IsDir() {
+				return v
+			}
+		}
+	}
+	if st, err := os.Stat(filepath.Join(home, "Downloads")); err == nil && st.IsDir() {
+		return filepath.Join(home, "Downloads")
+	}
+	return home
 }

@@ -88,6 +88,10 @@ type Deps struct {
 	Counter *CounterDeps
 	// Quit closes the face (kiosk mode's supervisor exit); nil: nothing.
 	Quit func()
+	// SaveDialog asks where to save a file, suggesting name, under the
+	// dialog's title: the chosen path, or "" when cancelled. Nil: no
+	// dialog (the browser face, which downloads instead).
+	SaveDialog func(name, title string) (string, error)
 	// Staff holds the accounts and the terminal's staff session; Audit
 	// the audit trail. Nil: not wired (some tests).
 	Staff *staff.Service

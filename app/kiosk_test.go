@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -119,7 +121,7 @@ func TestCounterNeedsALogin(t *testing.T) {
 	if _, err := a.QueueDiscard(1, "test", nil); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("a kiosk discarding: %v", err)
 	}
-	if _, err := a.ExportReport("", "csv"); !errors.Is(err, ErrForbidden) {
+	if _, err := a.ExportReport("", "csv", ""); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("a kiosk exporting: %v", err)
 	}
 	if _, err := a.Reprint("X", nil); !errors.Is(err, ErrForbidden) {
@@ -132,7 +134,7 @@ func TestCounterNeedsALogin(t *testing.T) {
 	if _, err := a.QueueDiscard(1, "test", nil); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("a clerk discarding alone: %v", err)
 	}
-	if _, err := a.ExportReport("", "csv"); !errors.Is(err, ErrForbidden) {
+	if _, err := a.ExportReport("", "csv", ""); !errors.Is(err, ErrForbidden) {
 		t.Fatalf("a clerk exporting: %v", err)
 	}
 	if _, err := a.QueueDiscard(1, "test", &Approval{Login: "clerk", Password: "clerk-demo"}); !errors.Is(err, ErrForbidden) {
@@ -165,7 +167,7 @@ func TestSupervisorExports(t *testing.T) {
 		t.Fatalf("dashboard: %+v %v", v, err)
 	}
 	for format, magic := range map[string]string{"csv": "\xef\xbb\xbf", "xlsx": "PK", "pdf": "%PDF"} {
-		f, err := a.ExportReport("", format)
+		f, err := a.ExportReport("", format, "en")
 		if err != nil {
 			t.Fatalf("%s: %v", format, err)
 		}
@@ -174,7 +176,81 @@ func TestSupervisorExports(t *testing.T) {
 			t.Errorf("%s: %q… %s", format, b[:min(8, len(b))], f.Filename)
 		}
 	}
-	if _, err := a.ExportReport("2026-13-40", "csv"); !errors.Is(err, ErrBadDate) {
+	if _, err := a.ExportReport("2026-13-40", "csv", ""); !errors.Is(err, ErrBadDate) {
 		t.Errorf("bad date: %v", err)
+	}
+}
+
+// TestSupervisorSavesReport: in the window, the report is written where the
+// supervisor chooses in the save dialog, in the screen's language; a
+// cancelled dialog writes nothing, a failed write leaves nothing behind,
+// and a clerk never sees the dialog.
+func TestSupervisorSavesReport(t *testing.T) {
+	dir := t.TempDir()
+	var asked, titles []string
+	choose := filepath.Join(dir, "chosen.csv")
+	a := newApp(t, Deps{SaveDialog: func(name, title string) (string, error) {
+		asked, titles = append(asked, name), append(titles, title)
+		return choose, nil
+	}})
+	a.d.Staff = staff.New(a.d.Store.DB, nil)
+	if err := a.d.Staff.EnsureDemo(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Login("clerk", "clerk-demo"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SaveReport("", "csv", "en"); !errors.Is(err, ErrForbidden) || len(asked) != 0 {
+		t.Fatalf("a clerk saving: %v, dialog asked %v", err, asked)
+	}
+	a.Logout()
+	if _, err := a.Login("supervisor", "supervisor-demo"); err != nil {
+		t.Fatal(err)
+	}
+	header := func(lang string) string {
+		t.Helper()
+		v, err := a.SaveReport("", "csv", lang)
+		if err != nil || v.Path != choose || v.Cancelled {
+			t.Fatalf("save (%s): %+v %v", lang, v, err)
+		}
+		b, err := os.ReadFile(choose)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.HasPrefix(string(b), "\xef\xbb\xbf") {
+			t.Fatalf("not the CSV report: %q", b[:min(16, len(b))])
+		}
+		first, _, _ := strings.Cut(string(b), "\n")
+		return first
+	}
+	en, ja := header("en"), header("ja")
+	if en == ja {
+		t.Errorf("the report's language did not follow the screen: %q", en)
+	}
+	if len(asked) != 2 || !strings.HasPrefix(asked[0], "madoguchi-") || !strings.HasSuffix(asked[0], ".csv") {
+		t.Errorf("suggested names: %v", asked)
+	}
+	if len(titles) != 2 || titles[0] != "Save the report" || titles[1] != "報告書の保存" {
+		t.Errorf("dialog titles: %q", titles)
+	}
+
+	// Cancelled: nothing written.
+	os.Remove(choose)
+	choose = ""
+	if v, err := a.SaveReport("", "pdf", "en"); err != nil || !v.Cancelled {
+		t.Fatalf("cancelled: %+v %v", v, err)
+	}
+	// A folder that does not exist: a clear error, nothing left behind.
+	choose = filepath.Join(dir, "missing", "r.csv")
+	if _, err := a.SaveReport("", "csv", "en"); !errors.Is(err, ErrSaveFailed) {
+		t.Fatalf("unwritable: %v", err)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Errorf("left behind: %v", ents)
+	}
+	// The browser face has no dialog.
+	a.d.SaveDialog = nil
+	if _, err := a.SaveReport("", "csv", "en"); !errors.Is(err, ErrNoSaveDialog) {
+		t.Fatalf("no dialog: %v", err)
 	}
 }

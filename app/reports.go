@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"path/filepath"
 	"sort"
 	"time"
 
+	"madoguchi/app/atomicfile"
 	"madoguchi/app/i18n"
 	"madoguchi/app/report"
 	"madoguchi/app/staff"
@@ -135,35 +137,97 @@ func (a *App) DailyReport(date string) (ReportView, error) {
 	return v, nil
 }
 
-// ExportReport renders a day's report as csv, xlsx or pdf (supervisors;
-// a kiosk may not export).
-func (a *App) ExportReport(date, format string) (ExportView, error) {
-	actor, err := a.authorize(staff.ActExport, nil)
+// ExportReport renders a day's report as csv, xlsx or pdf in lang (the
+// supervisor's screen language; "" the terminal's) for the browser to
+// save as a download (supervisors; a kiosk may not export).
+func (a *App) ExportReport(date, format, lang string) (ExportView, error) {
+	f, err := a.renderReport(date, format, lang)
 	if err != nil {
 		return ExportView{}, err
+	}
+	a.audit("report.export", f.day, map[string]any{"format": format, "by": f.actor})
+	return ExportView{Filename: f.name, Mime: f.mime, Data: base64.StdEncoding.EncodeToString(f.data)}, nil
+}
+
+// SavedView is where SaveReport wrote the report; Cancelled when the
+// supervisor closed the dialog without choosing a file.
+type SavedView struct {
+	Path      string `json:"path"`
+	Cancelled bool   `json:"cancelled"`
+}
+
+// ErrNoSaveDialog: this face has no save dialog (a browser downloads the
+// file instead, through ExportReport).
+var ErrNoSaveDialog = &Error{Code: i18n.Key("supervisor.error.nosave")}
+
+// ErrSaveFailed: the file could not be written where the supervisor chose.
+var ErrSaveFailed = &Error{Code: i18n.Key("supervisor.error.save")}
+
+// SaveReport renders a day's report like ExportReport and writes it where
+// the supervisor chooses in the window's save dialog (the desktop window
+// has no browser downloads).
+func (a *App) SaveReport(date, format, lang string) (SavedView, error) {
+	f, err := a.renderReport(date, format, lang)
+	if err != nil {
+		return SavedView{}, err
+	}
+	if a.d.SaveDialog == nil {
+		return SavedView{}, ErrNoSaveDialog
+	}
+	title := i18n.PlainText(a.d.Messages.T(f.lang, i18n.Key("supervisor.export.dialog"), nil))
+	path, err := a.d.SaveDialog(f.name, title)
+	if err != nil {
+		a.d.Log.Error("report save dialog", "err", err)
+		return SavedView{}, ErrSaveFailed
+	}
+	if path == "" {
+		return SavedView{Cancelled: true}, nil
+	}
+	if err := atomicfile.Write(path, f.data, 0o644); err != nil {
+		a.d.Log.Error("report save", "format", format, "err", err)
+		return SavedView{}, ErrSaveFailed
+	}
+	a.audit("report.export", f.day, map[string]any{"format": format, "by": f.actor, "file": filepath.Base(path)})
+	return SavedView{Path: path}, nil
+}
+
+// renderedReport is a report file ready to hand over.
+type renderedReport struct {
+	name, mime, day, actor, lang string
+	data                         []byte
+}
+
+// renderReport checks the caller may export and renders the report.
+func (a *App) renderReport(date, format, lang string) (renderedReport, error) {
+	actor, err := a.authorize(staff.ActExport, nil)
+	if err != nil {
+		return renderedReport{}, err
 	}
 	r, err := a.reportOf(date)
 	if err != nil {
-		return ExportView{}, err
+		return renderedReport{}, err
 	}
-	lang := a.d.Messages.Match(a.d.Config.Language)
+	if lang == "" {
+		lang = a.d.Config.Language
+	}
+	tag := a.d.Messages.Match(lang)
 	var buf bytes.Buffer
 	var mime string
 	switch format {
 	case "csv":
-		err, mime = report.WriteCSV(&buf, r, lang), "text/csv"
+		err, mime = report.WriteCSV(&buf, r, tag), "text/csv"
 	case "xlsx":
-		err, mime = report.WriteXLSX(&buf, r, lang), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+		err, mime = report.WriteXLSX(&buf, r, tag), "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 	case "pdf":
-		err, mime = report.WritePDF(&buf, r, lang), "application/pdf"
+		err, mime = report.WritePDF(&buf, r, tag), "application/pdf"
 	default:
-		return ExportView{}, &Error{Code: i18n.Key("supervisor.error.format")}
+		return renderedReport{}, &Error{Code: i18n.Key("supervisor.error.format")}
 	}
 	if err != nil {
 		a.d.Log.Error("report export", "format", format, "err", err)
-		return ExportView{}, ErrInternal
+		return renderedReport{}, ErrInternal
 	}
-	a.audit("report.export", r.Day.Format("2006-01-02"), map[string]any{"format": format, "by": actor})
+	day := r.Day.Format("2006-01-02")
 	name := "madoguchi-" + a.d.Config.Terminal + "-" + r.Day.Format("20060102") + "." + format
-	return ExportView{Filename: name, Mime: mime, Data: base64.StdEncoding.EncodeToString(buf.Bytes())}, nil
+	return renderedReport{name: name, mime: mime, day: day, actor: actor, lang: tag, data: buf.Bytes()}, nil
 }

@@ -403,6 +403,12 @@ export interface ReportView {
 export type ReportFormat = 'csv' | 'xlsx' | 'pdf';
 
 /** An exported report file (app.ExportView). */
+/** SavedFile is where the window's save dialog put a report. */
+export interface SavedFile {
+  path: string;
+  cancelled: boolean;
+}
+
 export interface ReportFile {
   filename: string;
   mime: string;
@@ -456,7 +462,8 @@ export const api = {
   PhoneRevoke: (id: string, lang: string) => call<ProcedureOutcome>('PhoneRevoke', id, lang),
   PhoneOffer: (id: string) => call<OfferView>('PhoneOffer', id),
   DailyReport: (date: string) => call<ReportView>('DailyReport', date),
-  ExportReport: (date: string, format: ReportFormat) => call<ReportFile>('ExportReport', date, format),
+  ExportReport: (date: string, format: ReportFormat, lang: string) => call<ReportFile>('ExportReport', date, format, lang),
+  SaveReport: (date: string, format: ReportFormat, lang: string) => call<SavedFile>('SaveReport', date, format, lang),
 };
 
 /** login sends the access code when `serve` runs beyond loopback. */

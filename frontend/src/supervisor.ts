@@ -1,12 +1,13 @@
 // The supervisor's screens: a staff login (Login; WhoAmI on load), the
 // day's figures of this terminal (DailyReport, any day by a date picker)
-// with the report's export as CSV, Excel or PDF (ExportReport, saved by
-// the browser as a download), and the queue: waiting jobs and dead letters
-// with Retry and Discard (a reason; a clerk needs a supervisor's login and
-// password as the approval). One element that stays in the page while
+// with the report's export as CSV, Excel or PDF (in a browser ExportReport,
+// saved as a download; in the window SaveReport, through the save
+// dialog), and the queue: waiting jobs and dead letters with Retry and
+// Discard (a reason; a clerk needs a supervisor's login and password as
+// the approval). One element that stays in the page while
 // main.ts re-renders around it; texts through tRich (easy Japanese shows
 // its furigana), dates in both calendars (format.ts).
-import { api, ApiError, type Approval, type QueueJobView, type ReceiptView, type ReportFormat, type ReportView, type SessionView } from './api';
+import { api, ApiError, inWindow, type Approval, type QueueJobView, type ReceiptView, type ReportFormat, type ReportView, type SessionView } from './api';
 import { h } from './dom';
 import { dateMarkup, pinMarkup } from './format';
 import { has, lang, markup, rich, tPlain, tRich, type RichData } from './i18n';
@@ -51,9 +52,13 @@ export function initSupervisor(hst: Host): void {
   host = hst;
 }
 
-/** localDay is today's date in Japan (as Go's reports count days), YYYY-MM-DD. */
+/**
+ * localDay is today's date in Japan (as Go's reports count days),
+ * YYYY-MM-DD. Japan keeps UTC+9 all year; a locale's date format is no
+ * help here (the window's WebKit formats 'en-CA' as 11/22/2026).
+ */
 function localDay(): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone: 'Asia/Tokyo', year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date());
+  return new Date(Date.now() + 9 * 3600_000).toISOString().slice(0, 10);
 }
 
 /** supervisorView is the supervisor's screen; the first call asks who is logged in. */
@@ -394,7 +399,13 @@ async function exportReport(format: ReportFormat): Promise<void> {
   const date = state.date;
   state.info = undefined;
   await busy(async () => {
-    const f = await api.ExportReport(date, format);
+    if (inWindow()) {
+      // The desktop window has no downloads: Go asks where to save.
+      const s = await api.SaveReport(date, format, lang());
+      if (!s.cancelled) state.info = { key: 'supervisor.export.done', data: { File: s.path } };
+      return;
+    }
+    const f = await api.ExportReport(date, format, lang());
     save(f.filename, f.mime, f.data);
     state.info = { key: 'supervisor.export.done', data: { File: f.filename } };
   }, '#sup-info');
