@@ -401,19 +401,13 @@ func TestServeShowsOffline(t *testing.T) {
 	bin := need(t, "chromium")
 	data := t.TempDir()
 	seedQueue(t, data, 2, 0)
-	out, err := exec.Command(bin, "jlis-sim", "init", "--data", filepath.Join(data, "sim"), "--json").Output()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var p struct{ RootCA, TerminalCert, TerminalKey string }
-	json.Unmarshal(out, &p)
 	cfg := filepath.Join(data, "offline.toml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("language = \"en\"\n[central]\nendpoint = \"https://127.0.0.1:9\"\ncert = %q\nkey = %q\nca = %q\n", p.TerminalCert, p.TerminalKey, p.RootCA)), 0o600)
+	os.WriteFile(cfg, []byte("language = \"en\"\n"+unreachableCentral(t, bin, data)), 0o600)
 	url := startServe(t, bin, data, "--config", cfg)
 	ctx, cancel := chromium(t)
 	defer cancel()
 	var central, queue, cls string
-	err = chromedp.Run(ctx,
+	err := chromedp.Run(ctx,
 		chromedp.Navigate(url),
 		chromedp.WaitVisible(`#status-central.state-error`),
 		chromedp.Text(`#status-central`, &central),
@@ -429,6 +423,22 @@ func TestServeShowsOffline(t *testing.T) {
 	var shot []byte
 	chromedp.Run(ctx, chromedp.FullScreenshot(&shot, 90))
 	os.WriteFile(filepath.Join(artifacts(t), "serve-offline.jpg"), shot, 0o644)
+}
+
+// unreachableCentral is a [central] section with real terminal
+// credentials (from a fresh simulator in data) for an endpoint nobody
+// answers.
+func unreachableCentral(t *testing.T, bin, data string) string {
+	t.Helper()
+	out, err := exec.Command(bin, "jlis-sim", "init", "--data", filepath.Join(data, "sim"), "--json").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct{ RootCA, TerminalCert, TerminalKey string }
+	if err := json.Unmarshal(out, &p); err != nil {
+		t.Fatal(err)
+	}
+	return fmt.Sprintf("[central]\nendpoint = \"https://127.0.0.1:9\"\ncert = %q\nkey = %q\nca = %q\n", p.TerminalCert, p.TerminalKey, p.RootCA)
 }
 
 // TestServeShowsPrinterTrouble: a receipt printer CUPS cannot reach, and a

@@ -139,6 +139,9 @@ Usage:
   madoguchi config init|path|show [--config FILE]
         write the documented default config, print its path, or print
         the effective settings
+  madoguchi error-codes [--lang L]
+        the diagnostics codes (MDG-…) with what the screen says and what to
+        do, as in docs/ERROR-CODES.md
   madoguchi version
         print the version
   madoguchi help
@@ -216,6 +219,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = cmdReceipt(ctx, args, stdout, stderr)
 	case "report":
 		err = cmdReport(ctx, args, stdout, stderr)
+	case "error-codes":
+		err = cmdErrorCodes(args, stdout, stderr)
 	case "version":
 		fmt.Fprintf(stdout, "madoguchi %s\n", version)
 	case "help":
@@ -361,6 +366,7 @@ func (e *env) app(face string, h faceHooks) *app.App {
 		Config: e.cfg, Store: e.store, Messages: e.msgs, Log: e.log, Version: version,
 		DataDir: e.dataDir, Mode: e.mode, Face: face, Started: started,
 		OnFirstPaint: h.onPaint, Quit: h.quit, SaveDialog: h.saveDialog,
+		FreeSpace: freeSpace, MissingFonts: missingFonts(e.msgs.Languages()),
 	}
 	if !e.cfg.Card.Demo() {
 		w := newReaderWatch(e.cfg.Card.Reader, e.log)

@@ -88,6 +88,11 @@ type Deps struct {
 	Counter *CounterDeps
 	// Quit closes the face (kiosk mode's supervisor exit); nil: nothing.
 	Quit func()
+	// FreeSpace reports the free bytes on the disk holding a path, and
+	// MissingFonts the screen languages no installed font covers, for the
+	// diagnostics screen. Nil: not checked.
+	FreeSpace    func(path string) (uint64, error)
+	MissingFonts func(ctx context.Context) ([]string, error)
 	// SaveDialog asks where to save a file, suggesting name, under the
 	// dialog's title: the chosen path, or "" when cancelled. Nil: no
 	// dialog (the browser face, which downloads instead).

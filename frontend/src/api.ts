@@ -33,6 +33,27 @@ export interface Component {
 
 export interface QueueStats { pending: number; dead: number }
 
+/** Check is one line of the diagnostics screen (app.Check). */
+export interface Check {
+  part: 'reader' | 'central' | 'printer' | 'queue' | 'store' | 'disk' | 'fonts';
+  state: 'ok' | 'demo' | 'warn' | 'fail';
+  label: string;
+  data?: Record<string, string | number>;
+  detail?: string;
+  code?: string;
+  fix?: string;
+}
+
+export interface DiagnosticsView {
+  checks: Check[];
+  version: string;
+  terminal: string;
+  mode: string;
+  face: string;
+  dataDir: string;
+  checkedAt: string;
+}
+
 export interface Status {
   demo: boolean;
   reader: Component;
@@ -428,6 +449,7 @@ export const api = {
   Info: () => call<Info>('Info'),
   Catalog: (lang: string) => call<LocalCatalog>('Catalog', lang),
   Status: () => call<Status>('Status'),
+  Diagnostics: () => call<DiagnosticsView>('Diagnostics'),
   FirstPaint: (r: PaintReport) => call<PaintReport>('FirstPaint', r),
   Procedures: (mode: Mode) => call<ProcedureView[]>('Procedures', mode),
   CounterCard: () => call<CardView>('CounterCard'),

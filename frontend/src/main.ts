@@ -1,6 +1,7 @@
 import './style.css';
 import { api, ApiError, inWindow, login, type Info, type Mode, type ProcedureView, type Status } from './api';
 import { counterActive, counterView, initCounter, isCounterProcedure, startCounter } from './counter';
+import { openDiagnostics } from './diag';
 import { h } from './dom';
 import { lang, setCatalog, t, tn, today } from './i18n';
 import { startKiosk } from './kiosk';
@@ -140,6 +141,11 @@ function statusPanel(): HTMLElement {
           t('status.updated', { Time: new Date(s.checkedAt).toLocaleTimeString(lang()) }),
         )
       : null,
+    h(
+      'button',
+      { type: 'button', class: 'secondary diag-open', id: 'diag-open', 'data-action': 'diagnostics', onclick: () => openDiagnostics('diag-open') },
+      t('diag.open'),
+    ),
   );
 }
 
