@@ -24,6 +24,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -479,6 +480,11 @@ func kioskStatusCheck(t *testing.T, tx kioskText) {
 		}
 	}
 	t.Logf("status: certificate states %v", states)
+	// The card's certificates are known to the central system (the
+	// factory declared them): the kiosk can tell they are valid.
+	if !slices.Contains(states, "auth=good") || !slices.Contains(states, "sign=good") {
+		t.Errorf("status: certificate states %v, want auth and sign good", states)
+	}
 	var tries []string
 	r.eval(`[...document.querySelectorAll('#status-pins li')].map(l => l.dataset.pin + '=' + l.dataset.tries)`, &tries)
 	if len(tries) != 4 || !strings.Contains(strings.Join(tries, " "), "auth=3") {

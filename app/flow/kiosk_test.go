@@ -355,10 +355,11 @@ func TestStatusCheck(t *testing.T) {
 		t.Errorf("offline expiry and tries: %+v %v", off.Expiry, off.Tries)
 	}
 	// A next-generation card made at the factory: its certificates are the
-	// card issuer's, which the central system does not know.
+	// card issuer's, declared to the central system when it was
+	// registered, so their state is known.
 	_, nc := r.newCard("issued-next")
 	ns, err := r.ports.StatusCheck(ctx, nc)
-	if err != nil || !ns.Online || ns.Generation != "next" || ns.AuthState != StateUnknown || ns.Tries[card.PUK] != 10 || ns.Tries[card.PINAuth] != 3 {
+	if err != nil || !ns.Online || ns.Generation != "next" || ns.AuthState != StateGood || ns.SignState != StateGood || ns.Tries[card.PUK] != 10 || ns.Tries[card.PINAuth] != 3 {
 		t.Fatalf("next generation: %+v, %v", ns, err)
 	}
 	// Four records, no personal data, no receipt.

@@ -23,6 +23,7 @@ import (
 	"os"
 
 	"madoguchi/app/atomicfile"
+	"madoguchi/drivers/card"
 )
 
 // State is the card's persistent memory.
@@ -139,4 +140,20 @@ func (s *State) app(aid []byte) *App {
 		}
 	}
 	return nil
+}
+
+// Certificates returns the DER of the card's user-authentication and
+// signature certificates as the factory wrote them (nil where the card has
+// none: a blank card, or no signature certificate under 15), for the
+// factory to declare them to the central system.
+func (s *State) Certificates() (auth, sign []byte) {
+	p, err := card.ProfileByName(s.Profile)
+	if err != nil {
+		return nil, nil
+	}
+	a := s.app(p.JPKI)
+	if a == nil {
+		return nil, nil
+	}
+	return a.Files[card.EFAuthCert], a.Files[card.EFSignCert]
 }

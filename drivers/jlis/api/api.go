@@ -158,6 +158,17 @@ type NewCard struct {
 	// CardExpiry is the card's last valid day (YYYYMMDD); the server
 	// computes it from the birth date when empty (domain.md §1).
 	CardExpiry string `json:"cardExpiry,omitempty"`
+	// Certificates are those the card factory wrote onto the card, signed
+	// by the card issuer's authentication and signature CAs: the central
+	// system records them (state good) so that status checks, OCSP-style
+	// queries and revocation know them. Optional.
+	Certificates []FactoryCertificate `json:"certificates,omitempty"`
+}
+
+// FactoryCertificate is a certificate a card left the factory with.
+type FactoryCertificate struct {
+	Purpose string `json:"purpose"` // CAAuth or CASign
+	DER     []byte `json:"der"`
 }
 
 // Card is a card record.

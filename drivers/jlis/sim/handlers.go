@@ -106,8 +106,40 @@ func (s *server) registerCard(ctx context.Context, tx querier, r *http.Request, 
 	if n, _ := res.RowsAffected(); n == 0 {
 		return 0, nil, refuse(409, api.CodeConflict, "card %s is registered already", nc.Serial)
 	}
+	for _, fc := range nc.Certificates {
+		cert, err := s.factoryCert(fc)
+		if err != nil {
+			return 0, nil, err
+		}
+		if err := s.storeCert(ctx, tx, fc.Purpose, fc.Purpose, nc.Serial, cert); err != nil {
+			return 0, nil, err
+		}
+	}
 	c, err := loadCard(ctx, tx, nc.Serial)
 	return 201, c, err
+}
+
+// factoryCert checks a certificate a card left the factory with: an
+// authentication or signature certificate signed by the card issuer's CA
+// of that purpose.
+func (s *server) factoryCert(fc api.FactoryCertificate) (*x509.Certificate, error) {
+	var ca *x509.Certificate
+	switch fc.Purpose {
+	case api.CAAuth:
+		ca = s.cardIssuer.AuthCA
+	case api.CASign:
+		ca = s.cardIssuer.SignCA
+	default:
+		return nil, refuse(400, api.CodeBadRequest, "factory certificate: purpose %q is not auth or sign", fc.Purpose)
+	}
+	cert, err := x509.ParseCertificate(fc.DER)
+	if err != nil {
+		return nil, refuse(400, api.CodeBadRequest, "factory certificate: %v", err)
+	}
+	if err := cert.CheckSignatureFrom(ca); err != nil {
+		return nil, refuse(400, api.CodeBadRequest, "factory certificate: not signed by the card issuer's %s CA", fc.Purpose)
+	}
+	return cert, nil
 }
 
 func (s *server) cardForUpdate(ctx context.Context, tx querier, serial string) (api.Card, error) {

@@ -56,8 +56,10 @@ type FactoryOptions struct {
 //
 // A non-blank card's keys and certificates are made by the card issuer's
 // own demo CAs (as cardsim.Generate does), not by the central system's
-// CAs: the central record lists no certificates for it, and the central
-// CRL and OCSP do not know them. Certificates issued later through the
+// CAs, as a real card leaves its factory with them; the registration
+// declares them (api.NewCard.Certificates), so the central record lists
+// them, their state can be asked and renewal revokes them (its OCSP
+// answers only for its own CAs). Certificates issued later through the
 // central system (proof of possession, POST .../certificates) are the
 // central system's.
 //
@@ -103,6 +105,15 @@ func MakeCard(ctx context.Context, dir string, client *jlis.Client, o FactoryOpt
 		// The card's own expiry, which a back-dated card computes from
 		// its issue date, not the server's now.
 		CardExpiry: v.Card.In(jpki.JST).Format("20060102"),
+	}
+	// The central system learns the certificates the card leaves the
+	// factory with, so that it can tell their state and revoke them.
+	auth, sign := st.Certificates()
+	if auth != nil {
+		nc.Certificates = append(nc.Certificates, api.FactoryCertificate{Purpose: api.CAAuth, DER: auth})
+	}
+	if sign != nil {
+		nc.Certificates = append(nc.Certificates, api.FactoryCertificate{Purpose: api.CASign, DER: sign})
 	}
 	if _, err := client.RegisterCard(ctx, jlis.NewIdempotencyKey(), nc); err != nil {
 		return nil, fmt.Errorf("make card %s: %w", serial, err)

@@ -187,6 +187,17 @@ func TestMakeBackDatedCard(t *testing.T) {
 	}
 	sign, err := c.SignCertificate(ctx)
 	check("signature certificate", sign, err)
+	// The central system knows the certificates the card left the factory
+	// with: the record lists both, and the card's are good.
+	if len(rec.Certificates) != 2 {
+		t.Fatalf("record lists %d certificates, want the factory's 2: %+v", len(rec.Certificates), rec.Certificates)
+	}
+	for _, cert := range []*x509.Certificate{auth, sign} {
+		cs, err := r.c.CertificateStatus(ctx, jlis.CertSerial(cert))
+		if err != nil || cs.State != api.CertGood || cs.CardSerial != st.Serial {
+			t.Errorf("status of %s: %+v %v", jlis.CertSerial(cert), cs, err)
+		}
+	}
 	// The demo PINs work, and the individual number is DemoHolder's.
 	if err := c.Verify(ctx, card.PINInputAssist, secret.NewPIN(cardsim.DemoPINs.InputAssist)); err != nil {
 		t.Fatal(err)
@@ -459,5 +470,37 @@ func TestNextGenerationDetails(t *testing.T) {
 	}
 	if err := c.VerifyInputAssist(ctx, trusted); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestFactoryCertificatesChecked: the central system records only
+// certificates the card issuer's CA of that purpose signed.
+func TestFactoryCertificatesChecked(t *testing.T) {
+	ctx := context.Background()
+	r := startRig(t)
+	st, err := MakeCard(ctx, r.dir, r.c, FactoryOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, sign := st.Certificates()
+	if auth == nil || sign == nil {
+		t.Fatal("an issued card without its certificates")
+	}
+	nc := func(serial string, fc ...api.FactoryCertificate) api.NewCard {
+		return api.NewCard{Serial: serial, Profile: "current", Holder: api.Holder{Name: "検査　太郎", BirthDate: "19800101"}, Certificates: fc}
+	}
+	for name, tc := range map[string]api.NewCard{
+		"auth declared as sign": nc("ZZ0000000001", api.FactoryCertificate{Purpose: api.CASign, DER: auth}),
+		"not a certificate":     nc("ZZ0000000002", api.FactoryCertificate{Purpose: api.CAAuth, DER: []byte{0x30, 0x03, 0x02, 0x01, 0x01}}),
+		"unknown purpose":       nc("ZZ0000000003", api.FactoryCertificate{Purpose: "phone", DER: auth}),
+	} {
+		_, err := r.c.RegisterCard(ctx, jlis.NewIdempotencyKey(), tc)
+		var ae *jlis.ProblemError
+		if !errors.As(err, &ae) || ae.Status != 400 {
+			t.Errorf("%s: %v, want a 400 refusal", name, err)
+		}
+		if _, err := r.c.Card(ctx, tc.Serial); err == nil {
+			t.Errorf("%s: the card was registered anyway", name)
+		}
 	}
 }
