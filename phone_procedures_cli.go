@@ -43,7 +43,7 @@ func cmdPhoneStore(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	pr.ports.Procedure, pr.ports.Subject = "phone", last4(s.card.Serial())
+	pr.ports.Procedure, pr.ports.Subject = "phone", flow.SerialTail(s.card.Serial())
 	pins, err := pr.readKnownPINs(ctx, s.card, []card.PINKind{card.PINSign}, *pinFD, stderr)
 	if err != nil {
 		s.close()
@@ -186,12 +186,4 @@ func cmdPhoneRevoke(ctx context.Context, args []string, stdout, stderr io.Writer
 	fmt.Fprintln(stdout, pr.e.msgs.T(pr.ui, i18n.Key("cli.phone.revoked"), map[string]any{"Receipt": res.Receipt.Number}))
 	pr.print(ctx, res.Receipt.Number, stdout)
 	return nil
-}
-
-// last4 is the end of a card serial, all the audit trail names of it.
-func last4(serial string) string {
-	if len(serial) > 4 {
-		return serial[len(serial)-4:]
-	}
-	return serial
 }

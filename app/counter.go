@@ -156,7 +156,7 @@ func (a *App) CounterCard() (CardView, error) {
 
 func (a *App) cardView(ctx context.Context, c *card.Card) (CardView, error) {
 	prof := c.Profile()
-	v := CardView{SerialLast4: last4(c.Serial()), Generation: prof.Name, Demo: a.demo(), FaceCheckLength: 14}
+	v := CardView{SerialLast4: flow.SerialTail(c.Serial()), Generation: prof.Name, Demo: a.demo(), FaceCheckLength: 14}
 	if prof == card.Next {
 		v.FaceCheckLength = 6
 	}
@@ -200,13 +200,6 @@ func isoDate(yyyymmdd string) string {
 		return yyyymmdd
 	}
 	return yyyymmdd[:4] + "-" + yyyymmdd[4:6] + "-" + yyyymmdd[6:]
-}
-
-func last4(serial string) string {
-	if len(serial) > 4 {
-		return serial[len(serial)-4:]
-	}
-	return serial
 }
 
 // pinViews describes every PIN of a profile with its tries left (-1: not

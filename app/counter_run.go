@@ -144,9 +144,9 @@ func (a *App) run(r ProcedureRequest) (ProcedureOutcome, error) {
 	p.Audit, p.Procedure, p.Actor = a.d.Audit, r.Procedure, a.actor()
 	a.mu.Lock()
 	if a.sess != nil {
-		p.Subject = last4(a.sess.card.Serial())
+		p.Subject = flow.SerialTail(a.sess.card.Serial())
 	} else if r.Serial != "" {
-		p.Subject = last4(strings.TrimSpace(r.Serial))
+		p.Subject = flow.SerialTail(strings.TrimSpace(r.Serial))
 	}
 	a.mu.Unlock()
 	started := time.Now()

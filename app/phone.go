@@ -96,7 +96,7 @@ func (a *App) PhonePrepare(r PhoneCardRequest) (PhoneCardView, error) {
 	for _, d := range r.Identity.Documents {
 		visit.Documents = append(visit.Documents, identity.Document(d))
 	}
-	p.Audit, p.Procedure, p.Actor, p.Subject = a.d.Audit, "phone", a.actor(), last4(s.card.Serial())
+	p.Audit, p.Procedure, p.Actor, p.Subject = a.d.Audit, "phone", a.actor(), flow.SerialTail(s.card.Serial())
 	h, err := p.PhoneCard(ctx, s.card, flow.PhoneCardInput{Visit: visit, SignPIN: pin, FaceCheck: check})
 	if err != nil {
 		f := a.failure(s.card, err, a.d.Config.Language)
@@ -106,7 +106,7 @@ func (a *App) PhonePrepare(r PhoneCardRequest) (PhoneCardView, error) {
 	a.holder = &h
 	a.mu.Unlock()
 	a.endSession()
-	return PhoneCardView{SerialLast4: last4(h.Serial), Portrait: h.Portrait != nil}, nil
+	return PhoneCardView{SerialLast4: flow.SerialTail(h.Serial), Portrait: h.Portrait != nil}, nil
 }
 
 // PhoneStore stores the credential on the phone held to the reader.
@@ -137,7 +137,7 @@ func (a *App) PhoneStore(r PhoneStoreRequest) (PhoneOutcome, error) {
 	if r.Lang == "" {
 		r.Lang = a.d.Config.Language
 	}
-	p.Audit, p.Procedure, p.Actor, p.Subject = a.d.Audit, "phone", a.actor(), last4(h.Serial)
+	p.Audit, p.Procedure, p.Actor, p.Subject = a.d.Audit, "phone", a.actor(), flow.SerialTail(h.Serial)
 	started := time.Now()
 	res, err := p.PhoneStore(ctx, ph, flow.PhoneStoreInput{Holder: *h, Replace: r.Replace, Mdoc: r.Mdoc, Lang: r.Lang})
 	out.Ms, out.APDUs = time.Since(started).Milliseconds(), ph.APDUCount()

@@ -169,7 +169,7 @@ func (p Ports) ChangeDetails(ctx context.Context, c *card.Card, in DetailsInput)
 		rc = append(rc, receipt.Cert{Purpose: receipt.CertSignature, Action: receipt.CertRevoked})
 	}
 	r, err := p.receipt(ctx, id, receipt.Data{Procedure: receipt.ChangeOfDetails, Lang: in.Lang, Details: receipt.Details{
-		HolderName: h.Name, CardLast4: last4(c.Serial()), CardExpiry: ex.Card, Certs: rc, Changed: changed}})
+		HolderName: h.Name, CardLast4: SerialTail(c.Serial()), CardExpiry: ex.Card, Certs: rc, Changed: changed}})
 	return Result{ProcedureID: id, Receipt: r, Expiry: ex, Notices: dec.Notices, APDUs: c.APDUCount(), PINEntries: in.Entries}, err
 }
 

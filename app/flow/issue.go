@@ -195,7 +195,7 @@ func (p Ports) issue(ctx context.Context, c *card.Card, in IssueInput, renewal b
 	}
 	jobs = append(jobs, p.event(kind, map[string]any{"profile": prof.Name, "pins": pinNames, "signCert": dec.SignatureCertificate}))
 	ex := NewExpiry(prof, CardExpiry(rec.CardExpiry), certs[card.PINAuth].NotAfter, certs[card.PINSign].NotAfter, p.now())
-	id, err := p.record(ctx, kind, c.Serial(), started, outcome(queued), map[string]any{"profile": prof.Name, "pins": pinNames, "signCert": dec.SignatureCertificate, "oldCard": last4(in.OldSerial), "expiry": expiryDetail(ex)}, jobs...)
+	id, err := p.record(ctx, kind, c.Serial(), started, outcome(queued), map[string]any{"profile": prof.Name, "pins": pinNames, "signCert": dec.SignatureCertificate, "oldCard": SerialTail(in.OldSerial), "expiry": expiryDetail(ex)}, jobs...)
 	if err != nil {
 		return Result{}, err
 	}
@@ -206,7 +206,7 @@ func (p Ports) issue(ctx context.Context, c *card.Card, in IssueInput, renewal b
 		rc = append(rc, receipt.Cert{Purpose: receipt.CertSignature, Action: receipt.CertIssued, Expiry: ex.Sign})
 	}
 	r, err := p.receipt(ctx, id, receipt.Data{Procedure: rp, Lang: in.Lang, Details: receipt.Details{
-		HolderName: rec.Holder.Name, CardLast4: last4(c.Serial()), CardExpiry: ex.Card, Certs: rc,
+		HolderName: rec.Holder.Name, CardLast4: SerialTail(c.Serial()), CardExpiry: ex.Card, Certs: rc,
 		OldCardCollected: in.OldSerial != "", Queued: queued}})
 	res := Result{ProcedureID: id, Receipt: r, Expiry: ex, Queued: queued, Notices: dec.Notices, APDUs: c.APDUCount(), PINEntries: in.Entries}
 	if !dec.SignatureCertificate && !slices.Contains(res.Notices, i18n.Key("flow.notice.no_sign_cert")) {

@@ -214,7 +214,7 @@ func (p Ports) PhoneStore(ctx context.Context, ph *phone.Phone, in PhoneStoreInp
 	}
 	certs := []receipt.Cert{{Purpose: receipt.CertPhone, Action: receipt.CertIssued, Expiry: rec.Certificate.NotAfter}}
 	r, err := p.receipt(ctx, id, receipt.Data{Procedure: receipt.Phone, Lang: in.Lang, Details: receipt.Details{
-		CardLast4: last4(h.Serial), Certs: certs, Device: info.Model}})
+		CardLast4: SerialTail(h.Serial), Certs: certs, Device: info.Model}})
 	res.Result = Result{ProcedureID: id, Receipt: r, Expiry: Expiry{Auth: rec.Certificate.NotAfter}, APDUs: ph.APDUCount(), PINEntries: 1}
 	res.PhoneTaps, res.PhoneAPDUs = 1, ph.APDUCount()
 	return res, err
@@ -310,6 +310,6 @@ func (p Ports) PhoneRevoke(ctx context.Context, phoneID, lang string) (Result, e
 		return Result{}, err
 	}
 	r, err := p.receipt(ctx, id, receipt.Data{Procedure: receipt.Phone, Lang: lang, Details: receipt.Details{
-		CardLast4: last4(rec.CardSerial), Certs: []receipt.Cert{{Purpose: receipt.CertPhone, Action: receipt.CertRevoked}}}})
+		CardLast4: SerialTail(rec.CardSerial), Certs: []receipt.Cert{{Purpose: receipt.CertPhone, Action: receipt.CertRevoked}}}})
 	return Result{ProcedureID: id, Receipt: r}, err
 }

@@ -113,7 +113,7 @@ func (p Ports) PINReset(ctx context.Context, c *card.Card, in PINResetInput) (PI
 		rp = map[card.PINKind]receipt.PIN{card.PINAuth: receipt.PINShort, card.PINSign: receipt.PINLong}[in.PIN]
 	}
 	r, err := p.receipt(ctx, id, receipt.Data{Procedure: receipt.PINReset, Lang: in.Lang,
-		Details: receipt.Details{HolderName: in.Holder, CardLast4: last4(c.Serial()), CardExpiry: ex.Card, PINs: []receipt.PIN{rp}}})
+		Details: receipt.Details{HolderName: in.Holder, CardLast4: SerialTail(c.Serial()), CardExpiry: ex.Card, PINs: []receipt.PIN{rp}}})
 	if err != nil {
 		return PINResetResult{ProcedureID: id, TriesAfter: tries}, err
 	}

@@ -69,15 +69,16 @@ func (p Ports) PUKUnlock(ctx context.Context, c *card.Card, in PUKUnlockInput) (
 		return PUKUnlockResult{}, stop(StepRecord, err)
 	}
 	r, err := p.receipt(ctx, id, receipt.Data{Procedure: receipt.PUKUnlock, Lang: in.Lang,
-		Details: receipt.Details{HolderName: in.Holder, CardLast4: last4(c.Serial()), PINs: []receipt.PIN{receipt.PINShort}, Queued: true}})
+		Details: receipt.Details{HolderName: in.Holder, CardLast4: SerialTail(c.Serial()), PINs: []receipt.PIN{receipt.PINShort}, Queued: true}})
 	if err != nil {
 		return PUKUnlockResult{ProcedureID: id}, err
 	}
 	return PUKUnlockResult{ProcedureID: id, Receipt: r, APDUs: c.APDUCount()}, nil
 }
 
-// last4 is the end of a card serial, all a receipt shows of it.
-func last4(serial string) string {
+// SerialTail is the last four characters of a card serial: all that
+// receipts, the audit trail and the screens show of it.
+func SerialTail(serial string) string {
 	if len(serial) > 4 {
 		return serial[len(serial)-4:]
 	}

@@ -142,6 +142,6 @@ func (p Ports) RenewCert(ctx context.Context, c *card.Card, in RenewCertInput) (
 		rc = append(rc, receipt.Cert{Purpose: receipt.CertSignature, Action: receipt.CertRenewed, Expiry: ex.Sign})
 	}
 	r, err := p.receipt(ctx, id, receipt.Data{Procedure: receipt.CertRenewal, Lang: in.Lang, Details: receipt.Details{
-		HolderName: rec.Holder.Name, CardLast4: last4(c.Serial()), CardExpiry: ex.Card, Certs: rc}})
+		HolderName: rec.Holder.Name, CardLast4: SerialTail(c.Serial()), CardExpiry: ex.Card, Certs: rc}})
 	return Result{ProcedureID: id, Receipt: r, Expiry: ex, Notices: dec.Notices, APDUs: c.APDUCount(), PINEntries: in.Entries}, err
 }

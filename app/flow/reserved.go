@@ -153,7 +153,7 @@ func (p Ports) ReservedReset(ctx context.Context, c *card.Card, in ReservedReset
 	res := Result{ProcedureID: id, APDUs: c.APDUCount(), PINEntries: 2}
 	res.Expiry = NewExpiry(prof, CardExpiry(rec.CardExpiry), cardAuthExpiry(ctx, c), latest(rec.Certificates, "sign"), p.now())
 	r, err := p.receipt(ctx, id, receipt.Data{Procedure: receipt.ReservedReset, Lang: in.Lang, Details: receipt.Details{
-		HolderName: rec.Holder.Name, CardLast4: last4(c.Serial()), CardExpiry: res.Expiry.Card, PINs: []receipt.PIN{receiptPINOf(prof, in.PIN)}}})
+		HolderName: rec.Holder.Name, CardLast4: SerialTail(c.Serial()), CardExpiry: res.Expiry.Card, PINs: []receipt.PIN{receiptPINOf(prof, in.PIN)}}})
 	res.Receipt = r
 	return res, err
 }

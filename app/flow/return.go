@@ -46,7 +46,7 @@ func (p Ports) Return(ctx context.Context, in ReturnInput) (SuspendResult, error
 		return SuspendResult{}, stop(StepRecord, err)
 	}
 	r, err := p.Receipts.Issue(ctx, receipt.Data{Procedure: receipt.Return, Lang: in.Lang,
-		Details: receipt.Details{HolderName: in.Holder, CardLast4: last4(in.Serial), Reference: fmt.Sprintf("R-%d", id), Queued: true}})
+		Details: receipt.Details{HolderName: in.Holder, CardLast4: SerialTail(in.Serial), Reference: fmt.Sprintf("R-%d", id), Queued: true}})
 	if err != nil {
 		return SuspendResult{ProcedureID: id, JobID: job}, stop(StepReceipt, err)
 	}

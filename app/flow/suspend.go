@@ -62,7 +62,7 @@ func (p Ports) Suspend(ctx context.Context, in SuspendInput, online bool) (Suspe
 		return SuspendResult{}, stop(StepRecord, err)
 	}
 	r, err := p.Receipts.Issue(ctx, receipt.Data{Procedure: receipt.Suspension, Lang: in.Lang,
-		Details: receipt.Details{HolderName: in.Holder, CardLast4: last4(in.Serial), Reference: fmt.Sprintf("S-%d", id), Queued: !online}})
+		Details: receipt.Details{HolderName: in.Holder, CardLast4: SerialTail(in.Serial), Reference: fmt.Sprintf("S-%d", id), Queued: !online}})
 	if err != nil {
 		return SuspendResult{ProcedureID: id, JobID: job}, stop(StepReceipt, err)
 	}
@@ -103,7 +103,7 @@ func (p Ports) Resume(ctx context.Context, serial, lang, holder string) (receipt
 	}
 	id, _ := res.LastInsertId()
 	r, err := p.Receipts.Issue(ctx, receipt.Data{Procedure: receipt.SuspensionLift, Lang: lang,
-		Details: receipt.Details{HolderName: holder, CardLast4: last4(serial), Reference: fmt.Sprintf("L-%d", id)}})
+		Details: receipt.Details{HolderName: holder, CardLast4: SerialTail(serial), Reference: fmt.Sprintf("L-%d", id)}})
 	if err != nil {
 		return receipt.Record{}, stop(StepReceipt, err)
 	}
