@@ -157,6 +157,19 @@ func startCentral(ctx context.Context, cfg config.Central, dataDir string, q *qu
 var errNoCentral = errors.New("the central system is not configured correctly")
 
 // connected waits for the central connection and returns its client.
+// clockSkew is the central system's clock minus this PC's, from its last
+// answer; ok is false before the first one.
+func (c *central) clockSkew() (time.Duration, bool) {
+	c.mu.Lock()
+	cl := c.client
+	c.mu.Unlock()
+	if cl == nil {
+		return 0, false
+	}
+	skew, _, ok := cl.ClockSkew()
+	return skew, ok
+}
+
 func (c *central) connected(ctx context.Context) (*jlis.Client, error) {
 	select {
 	case <-c.ready:

@@ -35,6 +35,7 @@ func TestDiagnosticsScreen(t *testing.T) {
 		"printer": {"fail", "MDG-302", "sudo systemctl start cups"},
 		"queue":   {"fail", "MDG-401", "Queue screen"},
 		"reader":  {"demo", "", ""},
+		"clock":   {"ok", "", ""}, // not compared: the central system never answered
 		"store":   {"ok", "", ""},
 		"disk":    {"ok", "", ""},
 		"fonts":   {"ok", "", ""},

@@ -386,6 +386,7 @@ func (e *env) app(face string, h faceHooks) *app.App {
 	}
 	cen := startCentral(e.ctx, e.cfg.Central, e.dataDir, e.queue, e.log)
 	d.Central = cen.status
+	d.ClockSkew = cen.clockSkew
 	d.Printer = startPrinterWatch(e.ctx, e.cfg.Printer, e.log).status
 	d.Counter = newCounterWiring(e, cen).deps()
 	return app.New(d)

@@ -93,6 +93,9 @@ type Deps struct {
 	// diagnostics screen. Nil: not checked.
 	FreeSpace    func(path string) (uint64, error)
 	MissingFonts func(ctx context.Context) ([]string, error)
+	// ClockSkew is the central system's clock minus this PC's, from its
+	// last answer (ok false before one). Nil: not compared.
+	ClockSkew func() (skew time.Duration, ok bool)
 	// SaveDialog asks where to save a file, suggesting name, under the
 	// dialog's title: the chosen path, or "" when cancelled. Nil: no
 	// dialog (the browser face, which downloads instead).

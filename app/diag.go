@@ -14,8 +14,8 @@ import (
 // depends on, its state, and — when something is wrong — a stable code to
 // quote to IT support and what to do (docs/ERROR-CODES.md lists them all).
 type Check struct {
-	// Part is "reader", "central", "printer", "queue", "store", "disk" or
-	// "fonts"; its title is the key diag.check.<Part>.
+	// Part is "reader", "central", "clock", "printer", "queue", "store",
+	// "disk" or "fonts"; its title is the key diag.check.<Part>.
 	Part string `json:"part"`
 	// State is "ok", "demo", "warn" or "fail".
 	State string `json:"state"`
@@ -59,6 +59,7 @@ var ErrorCodes = []ErrorCode{
 	{"MDG-202", "central", "fail", "status.central.misconfigured", "diag.fix.central_misconfigured"},
 	{"MDG-203", "central", "warn", "status.central.paused", "diag.fix.central_paused"},
 	{"MDG-204", "central", "warn", "status.central.connecting", "diag.fix.central_connecting"},
+	{"MDG-205", "clock", "warn", "diag.clock.off", "diag.fix.clock"},
 	{"MDG-301", "printer", "warn", "receipt.print.no_printer", "diag.fix.no_printer"},
 	{"MDG-302", "printer", "fail", "receipt.print.unreachable", "diag.fix.cups"},
 	{"MDG-303", "printer", "fail", "receipt.print.offline", "diag.fix.printer_offline"},
@@ -70,6 +71,11 @@ var ErrorCodes = []ErrorCode{
 	{"MDG-403", "disk", "warn", "diag.disk.low", "diag.fix.disk"},
 	{"MDG-501", "fonts", "warn", "diag.fonts.missing", "diag.fix.fonts"},
 }
+
+// clockTolerance is the difference from the central system's clock above
+// which the PC's clock is flagged: certificates' and cards' validity, the
+// receipts' times and the central system's checks all read it.
+const clockTolerance = 2 * time.Minute
 
 // lowDisk is the free space under which the data disk is flagged: the
 // store, receipts and logs of a busy week fit many times over.
@@ -83,6 +89,9 @@ func (a *App) Diagnostics() (DiagnosticsView, error) {
 	v := DiagnosticsView{Version: a.d.Version, Terminal: a.d.Config.Terminal, Mode: string(a.d.Mode), Face: a.d.Face,
 		DataDir: a.d.DataDir, CheckedAt: a.d.Now().Format(time.RFC3339)}
 	v.Checks = append(v.Checks, component("reader", a.reader(ctx)), component("central", a.central(ctx)))
+	if a.d.ClockSkew != nil {
+		v.Checks = append(v.Checks, clockCheck(a.d.ClockSkew()))
+	}
 	pr := component("printer", a.printer(ctx))
 	if n := a.unprinted(ctx); n > 0 && pr.State != "fail" {
 		pr = coded(Check{Part: "printer", Detail: pr.Detail}, "diag.printer.unprinted")
@@ -133,6 +142,21 @@ func (a *App) Diagnostics() (DiagnosticsView, error) {
 		}
 	}
 	return v, nil
+}
+
+// clockCheck compares this PC's clock with the central system's.
+func clockCheck(skew time.Duration, ok bool) Check {
+	switch {
+	case !ok:
+		return Check{Part: "clock", State: "ok", Label: "diag.clock.unknown"}
+	case skew > clockTolerance || skew < -clockTolerance:
+		if skew < 0 {
+			skew = -skew
+		}
+		minutes := int((skew + 30*time.Second) / time.Minute)
+		return coded(Check{Part: "clock", Data: map[string]any{"Minutes": minutes}}, "diag.clock.off")
+	}
+	return Check{Part: "clock", State: "ok", Label: "diag.clock.ok"}
 }
 
 // component turns a status Component into a Check, with its code when the
@@ -192,13 +216,14 @@ func ErrorCodesMarkdown(b *i18n.Bundle) string {
 }
 
 func errorCodesMarkdown(b *i18n.Bundle, lang string) string {
-	sample := map[string]any{"Count": "N", "Pending": "N", "Dead": "N", "Free": "0.8 GB", "Langs": "th, ne"}
+	sample := map[string]any{"Count": "N", "Pending": "N", "Dead": "N", "Free": "0.8 GB", "Langs": "th, ne", "Minutes": "N"}
 	cell := func(s string) string { return strings.ReplaceAll(i18n.PlainText(s), "|", `\|`) }
 	var w strings.Builder
 	w.WriteString("# Diagnostics codes\n\n")
 	w.WriteString("<!-- Generated from app.ErrorCodes and locales/diag.en.toml by `madoguchi error-codes > docs/ERROR-CODES.md`; a test keeps it current. -->\n\n")
 	w.WriteString("The diagnostics screen (the status panel's **Diagnostics** button, in every mode but the kiosk's citizen screens) checks\n")
-	w.WriteString("the card reader, the central system, the receipt printer, the sending queue, the database, the data disk and the fonts.\n")
+	w.WriteString("the card reader, the central system, the PC's clock against the central system's, the receipt printer, the sending queue,\n")
+	w.WriteString("the database, the data disk and the fonts.\n")
 	w.WriteString("Each problem carries a code that a clerk can quote to IT support; a code keeps its meaning for good.\n")
 	w.WriteString("`fail` stops procedures or loses service; `warn` needs attention but procedures go on.\n")
 	w.WriteString("`madoguchi error-codes --lang ja` prints this list in another language.\n\n")

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"madoguchi/app/i18n"
 )
@@ -16,6 +17,7 @@ import (
 // fix; a healthy terminal shows no code at all.
 func TestDiagnostics(t *testing.T) {
 	healthy := newApp(t, Deps{
+		ClockSkew:    func() (time.Duration, bool) { return -time.Second, true },
 		FreeSpace:    func(string) (uint64, error) { return 50 << 30, nil },
 		MissingFonts: func(context.Context) ([]string, error) { return nil, nil },
 	})
@@ -30,7 +32,7 @@ func TestDiagnostics(t *testing.T) {
 			t.Errorf("healthy terminal: %+v", c)
 		}
 	}
-	for _, p := range []string{"reader", "central", "printer", "queue", "store", "disk", "fonts"} {
+	for _, p := range []string{"reader", "central", "clock", "printer", "queue", "store", "disk", "fonts"} {
 		if _, ok := parts[p]; !ok {
 			t.Errorf("no %s check in %+v", p, v.Checks)
 		}
@@ -51,6 +53,7 @@ func TestDiagnostics(t *testing.T) {
 		},
 		FreeSpace:    func(string) (uint64, error) { return 200 << 20, nil },
 		MissingFonts: func(context.Context) ([]string, error) { return []string{"th", "ne"}, nil },
+		ClockSkew:    func() (time.Duration, bool) { return -7*time.Minute - 10*time.Second, true },
 	})
 	if _, err := broken.d.Store.DB.Exec(`INSERT INTO outbox (idempotency_key, kind, payload, state) VALUES ('k', 'x', x'00', 'dead')`); err != nil {
 		t.Fatal(err)
@@ -59,7 +62,7 @@ func TestDiagnostics(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]string{"reader": "MDG-101", "central": "MDG-201", "printer": "MDG-304", "queue": "MDG-401", "disk": "MDG-403", "fonts": "MDG-501"}
+	want := map[string]string{"reader": "MDG-101", "central": "MDG-201", "clock": "MDG-205", "printer": "MDG-304", "queue": "MDG-401", "disk": "MDG-403", "fonts": "MDG-501"}
 	for _, c := range v.Checks {
 		if w, ok := want[c.Part]; ok && (c.Code != w || c.Fix == "" || c.State == "ok") {
 			t.Errorf("%s: %+v, want code %s", c.Part, c, w)
@@ -68,6 +71,15 @@ func TestDiagnostics(t *testing.T) {
 	}
 	if len(want) != 0 {
 		t.Errorf("missing checks: %v", want)
+	}
+
+	for _, c := range v.Checks {
+		if c.Part == "clock" && c.Data["Minutes"] != 7 {
+			t.Errorf("clock: %+v, want 7 minutes off", c)
+		}
+	}
+	if c := clockCheck(0, false); c.State != "ok" || c.Label != "diag.clock.unknown" {
+		t.Errorf("before the central system answered: %+v", c)
 	}
 
 	// A failing free-space probe is reported, not hidden.

@@ -42,6 +42,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"madoguchi/drivers/jlis/api"
@@ -90,6 +91,33 @@ type Client struct {
 	http    *http.Client
 	log     *slog.Logger
 	backoff time.Duration // first retry's mean wait; tests shorten it
+
+	clockMu sync.Mutex
+	skew    time.Duration // the central system's clock minus ours
+	skewAt  time.Time     // when skew was measured; zero: not yet
+}
+
+// ClockSkew is how far the central system's clock (its answers' Date
+// header) is ahead of this PC's, as measured at the last answer (at);
+// ok is false before the first answer. The Date header has one-second
+// resolution: differences under about two seconds are noise.
+func (c *Client) ClockSkew() (skew time.Duration, at time.Time, ok bool) {
+	c.clockMu.Lock()
+	defer c.clockMu.Unlock()
+	return c.skew, c.skewAt, !c.skewAt.IsZero()
+}
+
+// noteClock records the skew from an answer's Date header, taking the
+// middle of the exchange as the moment the server wrote it.
+func (c *Client) noteClock(date string, start, end time.Time) {
+	server, err := http.ParseTime(date)
+	if err != nil {
+		return
+	}
+	mid := start.Add(end.Sub(start) / 2)
+	c.clockMu.Lock()
+	c.skew, c.skewAt = server.Sub(mid).Round(time.Second), end
+	c.clockMu.Unlock()
 }
 
 // New loads the terminal's certificate and the central system's root and
@@ -365,6 +393,7 @@ func (c *Client) attempt(ctx context.Context, ex exchange, n int) (answer, time.
 		c.logAttempt(ctx, ex, n, 0, "", time.Since(start), err)
 		return answer{}, 0, transportError(ex.op, err)
 	}
+	c.noteClock(resp.Header.Get("Date"), start, time.Now())
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	resp.Body.Close()
 	a := answer{

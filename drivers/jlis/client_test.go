@@ -792,3 +792,25 @@ func TestCanonicalSerial(t *testing.T) {
 		}
 	}
 }
+
+// TestClockSkew: the client compares the central system's Date header with
+// its own clock at every answer.
+func TestClockSkew(t *testing.T) {
+	p := jlistest.NewPKI(t)
+	ahead := 7 * time.Minute
+	srv := jlistest.NewServer(t, p, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Date", time.Now().Add(ahead).UTC().Format(http.TimeFormat))
+		writeJSON(w, http.StatusOK, map[string]any{})
+	}))
+	c := newClient(t, p, srv.URL, nil)
+	if _, _, ok := c.ClockSkew(); ok {
+		t.Fatal("a skew before any answer")
+	}
+	if _, err := c.Card(t.Context(), "X1"); err != nil {
+		t.Fatal(err)
+	}
+	skew, at, ok := c.ClockSkew()
+	if !ok || skew < ahead-2*time.Second || skew > ahead+2*time.Second || time.Since(at) > time.Minute {
+		t.Fatalf("skew %v at %v (%v), want about %v", skew, at, ok, ahead)
+	}
+}

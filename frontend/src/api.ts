@@ -35,7 +35,7 @@ export interface QueueStats { pending: number; dead: number }
 
 /** Check is one line of the diagnostics screen (app.Check). */
 export interface Check {
-  part: 'reader' | 'central' | 'printer' | 'queue' | 'store' | 'disk' | 'fonts';
+  part: 'reader' | 'central' | 'clock' | 'printer' | 'queue' | 'store' | 'disk' | 'fonts';
   state: 'ok' | 'demo' | 'warn' | 'fail';
   label: string;
   data?: Record<string, string | number>;

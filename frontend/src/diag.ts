@@ -14,6 +14,8 @@ function partTitle(part: Check['part']): DocumentFragment {
       return tRich('diag.check.reader');
     case 'central':
       return tRich('diag.check.central');
+    case 'clock':
+      return tRich('diag.check.clock');
     case 'printer':
       return tRich('diag.check.printer');
     case 'queue':
