@@ -97,6 +97,25 @@ func TestIssueVerify(t *testing.T) {
 	}
 }
 
+// TestBoundKey: a wallet reads the device key an mdoc is bound to without
+// the issuer's roots; bytes that are no mdoc are refused as malformed.
+func TestBoundKey(t *testing.T) {
+	f := newFixture(t)
+	b, err := Issue(f.input())
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := BoundKey(b)
+	if err != nil || !k.Equal(&f.device.PublicKey) {
+		t.Fatalf("bound key %v %v", k, err)
+	}
+	for _, bad := range [][]byte{nil, {1, 2, 3}, b[:len(b)/2]} {
+		if _, err := BoundKey(bad); !errors.Is(err, ErrMalformed) {
+			t.Errorf("BoundKey(%d bytes): %v, want ErrMalformed", len(bad), err)
+		}
+	}
+}
+
 func TestSelectiveDisclosure(t *testing.T) {
 	f := newFixture(t)
 	b, err := Issue(f.input())

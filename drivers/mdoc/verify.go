@@ -144,16 +144,8 @@ func Verify(issuerSignedBytes []byte, roots *x509.CertPool, now time.Time) (Veri
 	case now.After(v.ValidUntil):
 		return v, fmt.Errorf("%w: expired %s", ErrValidity, v.ValidUntil.Format(time.RFC3339))
 	}
-	var key cose.Key
-	if err := key.UnmarshalCBOR(mso.DeviceKeyInfo.DeviceKey); err != nil {
-		return v, fmt.Errorf("%w: device key: %v", ErrMalformed, err)
-	}
-	dk, err := key.PublicKey()
-	if err != nil {
-		return v, fmt.Errorf("%w: device key: %v", ErrMalformed, err)
-	}
-	if v.DeviceKey, ok = dk.(*ecdsa.PublicKey); !ok {
-		return v, fmt.Errorf("%w: device key is not EC2", ErrMalformed)
+	if v.DeviceKey, err = deviceKeyOf(mso); err != nil {
+		return v, err
 	}
 
 	v.Elements = map[string]map[string]any{}
@@ -318,4 +310,48 @@ func decodeItem(raw []byte) (issuerSignedItem, error) {
 		return it, fmt.Errorf("%w: IssuerSignedItem incomplete", ErrMalformed)
 	}
 	return it, nil
+}
+
+// deviceKeyOf is the key the MSO binds the mdoc to.
+func deviceKeyOf(mso mobileSecurityObject) (*ecdsa.PublicKey, error) {
+	var key cose.Key
+	if err := key.UnmarshalCBOR(mso.DeviceKeyInfo.DeviceKey); err != nil {
+		return nil, fmt.Errorf("%w: device key: %v", ErrMalformed, err)
+	}
+	dk, err := key.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("%w: device key: %v", ErrMalformed, err)
+	}
+	pub, ok := dk.(*ecdsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("%w: device key is not EC2", ErrMalformed)
+	}
+	return pub, nil
+}
+
+// BoundKey returns the device key an IssuerSigned structure's MSO binds
+// it to, without checking the issuer's signature or chain (Verify does):
+// for a wallet, which holds the device key but not the issuers' roots, to
+// refuse an mdoc made for another key.
+func BoundKey(issuerSignedBytes []byte) (*ecdsa.PublicKey, error) {
+	var is issuerSigned
+	if err := decMode.Unmarshal(issuerSignedBytes, &is); err != nil {
+		return nil, fmt.Errorf("%w: IssuerSigned: %v", ErrMalformed, err)
+	}
+	if len(is.IssuerAuth) == 0 {
+		return nil, fmt.Errorf("%w: no issuerAuth", ErrMalformed)
+	}
+	msg, err := parseSign1(is.IssuerAuth)
+	if err != nil {
+		return nil, err
+	}
+	msoBytes, err := unwrap24(msg.Payload)
+	if err != nil {
+		return nil, fmt.Errorf("%w: MSO: %v", ErrMalformed, err)
+	}
+	var mso mobileSecurityObject
+	if err := decMode.Unmarshal(msoBytes, &mso); err != nil {
+		return nil, fmt.Errorf("%w: MSO: %v", ErrMalformed, err)
+	}
+	return deviceKeyOf(mso)
 }

@@ -11,6 +11,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"madoguchi/drivers/mdoc/mdoctest"
 	"math/big"
 	"sync"
 	"testing"
@@ -336,7 +337,7 @@ func TestCredentials(t *testing.T) {
 	if got, want := p.APDUCount()-before, (wire+254)/255; got != want || want < 3 {
 		t.Fatalf("%d-byte credential went in %d APDUs, want %d", wire, got, want)
 	}
-	mdoc := bytes.Repeat([]byte{0xA3, 0x01, 0x02}, 2000)
+	mdoc := mdoctest.Bound(t, mdocKey.PublicKey, 5000)
 	mdocCred := phone.Credential{ID: "mdoc-1", Type: phone.CredentialMdoc, KeyID: mdocKey.KeyID, NotAfter: notAfter.AddDate(-1, 0, 0), Data: mdoc}
 	if err := p.PutCredential(ctx, mdocCred); err != nil {
 		t.Fatal(err)
@@ -445,7 +446,7 @@ func TestCredentialLimit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := phone.Credential{Type: phone.CredentialMdoc, KeyID: a.KeyID, NotAfter: time.Now().AddDate(1, 0, 0), Data: []byte{1}}
+	c := phone.Credential{Type: phone.CredentialMdoc, KeyID: a.KeyID, NotAfter: time.Now().AddDate(1, 0, 0), Data: mdoctest.Bound(t, a.PublicKey, 0)}
 	for i := range phone.MaxCredentials {
 		c.ID = fmt.Sprint("c", i)
 		if err := p.PutCredential(ctx, c); err != nil {
@@ -480,7 +481,7 @@ func TestPutCredentialInterrupted(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := phone.Credential{ID: "mdoc", Type: phone.CredentialMdoc, KeyID: a.KeyID, NotAfter: time.Now().AddDate(1, 0, 0), Data: bytes.Repeat([]byte{7}, 1000)}
+	c := phone.Credential{ID: "mdoc", Type: phone.CredentialMdoc, KeyID: a.KeyID, NotAfter: time.Now().AddDate(1, 0, 0), Data: mdoctest.Bound(t, a.PublicKey, 0)}
 	f := &flaky{slot: slot, left: 4}
 	p = open(t, f)
 	if err := p.PutCredential(ctx, c); !errors.Is(err, card.ErrCardRemoved) {

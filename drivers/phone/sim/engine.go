@@ -10,6 +10,7 @@ import (
 	"slices"
 
 	"madoguchi/drivers/card/apdu"
+	"madoguchi/drivers/mdoc"
 	"madoguchi/drivers/phone"
 )
 
@@ -291,7 +292,8 @@ func (p *Phone) putCredential(cmd apdu.Command, chained bool) []byte {
 	if k == nil {
 		return sw(apdu.SWReferenceNotFound)
 	}
-	if typ == phone.CredentialCertChain && !p.chainFits(c.Data, k) {
+	if typ == phone.CredentialCertChain && !p.chainFits(c.Data, k) ||
+		typ == phone.CredentialMdoc && !p.mdocFits(c.Data, k) {
 		return sw(apdu.SWWrongData)
 	}
 	for _, old := range p.st.Credentials {
@@ -312,6 +314,20 @@ func (p *Phone) putCredential(cmd apdu.Command, chained bool) []byte {
 // chainFits checks that a certificate chain parses and that its first
 // certificate certifies key k: a wallet never stores a certificate for a
 // key it does not hold.
+// mdocFits reports whether an mdoc's MSO binds it to key k: a wallet
+// never stores an mdoc it could not present with its own device key.
+func (p *Phone) mdocFits(b []byte, k *keyEntry) bool {
+	bound, err := mdoc.BoundKey(b)
+	if err != nil {
+		return false
+	}
+	priv, ok := p.privateKey(k)
+	if !ok {
+		return false
+	}
+	return priv.PublicKey.Equal(bound)
+}
+
 func (p *Phone) chainFits(b []byte, k *keyEntry) bool {
 	certs, err := x509.ParseCertificates(b)
 	if err != nil || len(certs) == 0 {

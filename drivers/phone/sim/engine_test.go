@@ -3,8 +3,12 @@ package sim
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
+	"madoguchi/drivers/mdoc/mdoctest"
 	"os"
 	"path/filepath"
 	"testing"
@@ -149,7 +153,7 @@ func TestChaining(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := phone.Credential{ID: "m", Type: phone.CredentialMdoc, KeyID: a.KeyID, NotAfter: time.Now().Add(time.Hour), Data: bytes.Repeat([]byte{1}, 600)}
+	c := phone.Credential{ID: "m", Type: phone.CredentialMdoc, KeyID: a.KeyID, NotAfter: time.Now().Add(time.Hour), Data: mdoctest.Bound(t, a.PublicKey, 0)}
 	wire := phone.EncodeCredential(c)
 	put := func(cla, p1 byte, b []byte) uint16 {
 		return send(t, p, apdu.Command{CLA: cla, INS: 0xDA, P1: p1, Data: b}).SW
@@ -228,7 +232,7 @@ func TestPersistence(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := phone.Credential{ID: "m", Type: phone.CredentialMdoc, KeyID: a.KeyID, NotAfter: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), Data: []byte{1, 2, 3}}
+	c := phone.Credential{ID: "m", Type: phone.CredentialMdoc, KeyID: a.KeyID, NotAfter: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), Data: mdoctest.Bound(t, a.PublicKey, 0)}
 	if r := send(t, p, apdu.Command{CLA: 0x80, INS: 0xDA, P1: 0x02, Data: phone.EncodeCredential(c)}); r.SW != apdu.SWOK {
 		t.Fatalf("PUT: %04X", r.SW)
 	}
@@ -294,5 +298,37 @@ func TestSlot(t *testing.T) {
 	status := []byte{0x80, 0xCA, 0x7F, 0x52, 0x00}
 	if out, _ := s.Transmit(ctx, status); !bytes.Equal(out, []byte{0x69, 0x85}) {
 		t.Fatalf("after re-insert the wallet must be selected again: %X", out)
+	}
+}
+
+// TestMdocMustFitItsKey: the wallet refuses an mdoc bound to a device key
+// it does not hold, and bytes that are no mdoc.
+func TestMdocMustFitItsKey(t *testing.T) {
+	p := testPhone(t, Options{})
+	send(t, p, selectWallet)
+	r := send(t, p, apdu.Command{CLA: 0x80, INS: 0x46, P1: 0x02, Data: make([]byte, 16), Le: 65536})
+	a, err := phone.ParseAttestation(r.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string][]byte{
+		"another key's mdoc": mdoctest.Bound(t, &other.PublicKey, 0),
+		"not an mdoc":        bytes.Repeat([]byte{1}, 600),
+	} {
+		c := phone.Credential{ID: "m", Type: phone.CredentialMdoc, KeyID: a.KeyID, NotAfter: time.Now().Add(time.Hour), Data: data}
+		if sw := send(t, p, apdu.Command{CLA: 0x80, INS: 0xDA, P1: 0x02, Data: phone.EncodeCredential(c)}).SW; sw != apdu.SWWrongData {
+			t.Errorf("%s: %04X, want 6A80", name, sw)
+		}
+	}
+	if len(p.Credentials()) != 0 {
+		t.Fatalf("stored: %+v", p.Credentials())
+	}
+	c := phone.Credential{ID: "m", Type: phone.CredentialMdoc, KeyID: a.KeyID, NotAfter: time.Now().Add(time.Hour), Data: mdoctest.Bound(t, a.PublicKey, 0)}
+	if sw := send(t, p, apdu.Command{CLA: 0x80, INS: 0xDA, P1: 0x02, Data: phone.EncodeCredential(c)}).SW; sw != apdu.SWOK {
+		t.Fatalf("its own mdoc: %04X", sw)
 	}
 }
