@@ -148,11 +148,7 @@ func TestLongAnswers(t *testing.T) {
 func TestChaining(t *testing.T) {
 	p := testPhone(t, Options{})
 	send(t, p, selectWallet)
-	r := send(t, p, apdu.Command{CLA: 0x80, INS: 0x46, P1: 0x02, Data: make([]byte, 16), Le: 65536})
-	a, err := phone.ParseAttestation(r.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := generateKey(t, p, 0x02)
 	c := phone.Credential{ID: "m", Type: phone.CredentialMdoc, KeyID: a.KeyID, NotAfter: time.Now().Add(time.Hour), Data: mdoctest.Bound(t, a.PublicKey, 0)}
 	wire := phone.EncodeCredential(c)
 	put := func(cla, p1 byte, b []byte) uint16 {
@@ -227,11 +223,7 @@ func TestPersistence(t *testing.T) {
 		t.Fatalf("state file: %v %v", fi.Mode(), err)
 	}
 	send(t, p, selectWallet)
-	r := send(t, p, apdu.Command{CLA: 0x80, INS: 0x46, P1: 0x01, Data: make([]byte, 16), Le: 65536})
-	a, err := phone.ParseAttestation(r.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := generateKey(t, p, 0x01)
 	c := phone.Credential{ID: "m", Type: phone.CredentialMdoc, KeyID: a.KeyID, NotAfter: time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC), Data: mdoctest.Bound(t, a.PublicKey, 0)}
 	if r := send(t, p, apdu.Command{CLA: 0x80, INS: 0xDA, P1: 0x02, Data: phone.EncodeCredential(c)}); r.SW != apdu.SWOK {
 		t.Fatalf("PUT: %04X", r.SW)
@@ -306,11 +298,7 @@ func TestSlot(t *testing.T) {
 func TestMdocMustFitItsKey(t *testing.T) {
 	p := testPhone(t, Options{})
 	send(t, p, selectWallet)
-	r := send(t, p, apdu.Command{CLA: 0x80, INS: 0x46, P1: 0x02, Data: make([]byte, 16), Le: 65536})
-	a, err := phone.ParseAttestation(r.Data)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := generateKey(t, p, 0x02)
 	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
@@ -331,4 +319,16 @@ func TestMdocMustFitItsKey(t *testing.T) {
 	if sw := send(t, p, apdu.Command{CLA: 0x80, INS: 0xDA, P1: 0x02, Data: phone.EncodeCredential(c)}).SW; sw != apdu.SWOK {
 		t.Fatalf("its own mdoc: %04X", sw)
 	}
+}
+
+// generateKey makes a key of purpose (P1) on the phone and returns its
+// attestation.
+func generateKey(t *testing.T, p *Phone, purpose byte) phone.Attestation {
+	t.Helper()
+	r := send(t, p, apdu.Command{CLA: 0x80, INS: 0x46, P1: purpose, Data: make([]byte, 16), Le: 65536})
+	a, err := phone.ParseAttestation(r.Data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }
