@@ -196,7 +196,8 @@ func (p Ports) PhoneStore(ctx context.Context, ph *phone.Phone, in PhoneStoreInp
 		if err != nil {
 			return PhoneResult{}, stop(StepKeys, err)
 		}
-		md, err := p.Central.IssueMdoc(ctx, jlis.NewIdempotencyKey(), rec.ID, api.MdocRequest{DeviceKey: datt.SPKI, Portrait: h.Portrait})
+		md, err := p.Central.IssueMdoc(ctx, jlis.NewIdempotencyKey(), rec.ID, api.MdocRequest{DeviceKey: datt.SPKI, Portrait: h.Portrait,
+			Attestation: datt.Raw, Challenge: chal2.Challenge})
 		if err != nil {
 			return PhoneResult{}, stop(StepCertify, central(err))
 		}

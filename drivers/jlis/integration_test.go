@@ -391,11 +391,20 @@ func TestAgainstReferenceServer(t *testing.T) {
 		}
 
 		// An mdoc for a key of the phone, verified under the IACA root.
-		att, err := ph.GenerateKey(ctx, phone.PurposeMdoc, make([]byte, 32))
-		if err != nil {
-			t.Fatal(err)
+		mdocKey := func() (phone.Attestation, api.MdocRequest) {
+			t.Helper()
+			ch, err := c.ChallengePhone(ctx, NewIdempotencyKey())
+			if err != nil {
+				t.Fatal(err)
+			}
+			att, err := ph.GenerateKey(ctx, phone.PurposeMdoc, ch.Challenge)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return att, api.MdocRequest{DeviceKey: att.SPKI, Attestation: att.Raw, Challenge: ch.Challenge}
 		}
-		md, err := c.IssueMdoc(ctx, NewIdempotencyKey(), second.ID, api.MdocRequest{DeviceKey: att.SPKI})
+		att, mreq := mdocKey()
+		md, err := c.IssueMdoc(ctx, NewIdempotencyKey(), second.ID, mreq)
 		if err != nil || md.DocType != api.MdocDocType || !md.ValidUntil.Equal(second.Certificate.NotAfter) {
 			t.Fatalf("mdoc: %+v, %v", md.DocType, err)
 		}
@@ -424,7 +433,8 @@ func TestAgainstReferenceServer(t *testing.T) {
 		if p, err := c.RevokePhone(ctx, NewIdempotencyKey(), second.ID); err != nil || p.State != api.CertRevoked {
 			t.Errorf("revoke phone: %+v, %v", p.State, err)
 		}
-		if _, err := c.IssueMdoc(ctx, NewIdempotencyKey(), second.ID, api.MdocRequest{DeviceKey: att.SPKI}); !errors.Is(err, ErrConflict) || Code(err) != api.CodeCertState {
+		_, mreq = mdocKey()
+		if _, err := c.IssueMdoc(ctx, NewIdempotencyKey(), second.ID, mreq); !errors.Is(err, ErrConflict) || Code(err) != api.CodeCertState {
 			t.Errorf("mdoc for a revoked phone: %v, want ErrConflict (cert-state)", err)
 		}
 		if _, err := c.Phone(ctx, "nosuchphone"); !errors.Is(err, ErrNotFound) {

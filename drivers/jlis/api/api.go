@@ -441,6 +441,12 @@ type MdocRequest struct {
 	// Portrait is the card's face photo as read from the card (JPEG 2000;
 	// JPEG is taken too). Empty: the mdoc carries no portrait.
 	Portrait []byte `json:"portrait,omitempty"`
+	// Attestation is the phone's GENERATE KEY answer (7F50) for DeviceKey
+	// and Challenge a fresh one from POST /v1/phone-challenges it signs,
+	// as for the phone credential itself: the key must have been made in
+	// the secure element and wallet app of that credential. Required.
+	Attestation []byte `json:"attestation"`
+	Challenge   []byte `json:"challenge"`
 }
 
 // Mdoc is an issued mdoc.

@@ -151,9 +151,43 @@ func (s *server) issueMdoc(ctx context.Context, tx querier, r *http.Request, bod
 	if err := decode(body, &req); err != nil {
 		return 0, nil, err
 	}
+	// Cheap checks of the request first (makeMdoc repeats them).
+	if _, err := parseDeviceKey(req.DeviceKey); err != nil {
+		return 0, nil, err
+	}
+	if err := checkPortrait(req.Portrait); err != nil {
+		return 0, nil, err
+	}
+	if len(req.Attestation) == 0 || len(req.Challenge) == 0 {
+		return 0, nil, refuse(400, api.CodeBadRequest, "attestation and challenge are required: POST %s, then the phone's GENERATE KEY for the mdoc key", api.PathPhoneChallenges)
+	}
+	if err := s.checkChallenge(ctx, tx, req.Challenge); err != nil {
+		return 0, nil, err
+	}
+	att, err := s.verifyAttestation(api.PhoneRequest{Attestation: req.Attestation, Challenge: req.Challenge, PublicKey: req.DeviceKey})
+	if err != nil {
+		return 0, nil, err
+	}
+	ph, err := s.loadPhone(ctx, tx, r.PathValue("id"))
+	if err != nil {
+		return 0, nil, err
+	}
+	if att.SecureElement != ph.SecureElement || att.App != ph.App {
+		return 0, nil, attestationRefused("the mdoc key was made in secure element %q with app %q, the phone credential's in %q with %q",
+			att.SecureElement, att.App, ph.SecureElement, ph.App)
+	}
 	m, err := s.makeMdoc(ctx, tx, r.PathValue("id"), req.DeviceKey, req.Portrait, viaTerminal)
 	if err != nil {
 		return 0, nil, err
+	}
+	// The challenge is used up by the mdoc (in this transaction: a refused
+	// request above uses nothing).
+	res, err := tx.ExecContext(ctx, `UPDATE phone_challenges SET used_at = ?, phone_id = ? WHERE challenge = ? AND used_at = ''`, ts(s.now()), ph.ID, req.Challenge)
+	if err != nil {
+		return 0, nil, err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return 0, nil, attestationRefused("challenge unknown or used")
 	}
 	return 201, m, nil
 }

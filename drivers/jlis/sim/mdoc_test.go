@@ -45,23 +45,41 @@ func (r *rig) iacaCert() *x509.Certificate {
 
 // mdocRig: an issued demo card (窓口　花子, born 1985-04-01, female,
 // municipality 99999) with an active phone and an mdoc device key made
-// on the phone.
-func mdocRig(t *testing.T) (*rig, api.Phone, phone.Attestation) {
+// on the phone over a fresh challenge.
+func mdocRig(t *testing.T) (*rig, api.Phone, *testPhone, mdocKey) {
 	r := startRig(t, Options{RateLimit: 1000})
 	card, _ := r.issuedCard(0)
 	tp := r.approvedPhone()
 	ph := r.newPhone(card, tp, false)
-	att, err := tp.drv.GenerateKey(context.Background(), phone.PurposeMdoc, make([]byte, 32))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return r, ph, att
+	return r, ph, tp, r.mdocKey(tp)
 }
 
-func (r *rig) mdoc(ph api.Phone, spki, portrait []byte) api.Mdoc {
+// mdocKey is a device key made on a phone for an mdoc, its attestation
+// and the challenge it signs (usable once).
+type mdocKey struct {
+	att       phone.Attestation
+	challenge []byte
+}
+
+func (r *rig) mdocKey(tp *testPhone) mdocKey {
+	r.t.Helper()
+	ch := r.challenge()
+	att, err := tp.drv.GenerateKey(context.Background(), phone.PurposeMdoc, ch)
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	return mdocKey{att: att, challenge: ch}
+}
+
+// request asks for an mdoc bound to the key.
+func (k mdocKey) request(portrait []byte) api.MdocRequest {
+	return api.MdocRequest{DeviceKey: k.att.SPKI, Portrait: portrait, Attestation: k.att.Raw, Challenge: k.challenge}
+}
+
+func (r *rig) mdoc(ph api.Phone, k mdocKey, portrait []byte) api.Mdoc {
 	r.t.Helper()
 	var m api.Mdoc
-	if st, p, _, err := r.do(r.hc, "POST", "/v1/phones/"+ph.ID+"/mdoc", newKey(), api.MdocRequest{DeviceKey: spki, Portrait: portrait}, &m); st != 201 || err != nil {
+	if st, p, _, err := r.do(r.hc, "POST", "/v1/phones/"+ph.ID+"/mdoc", newKey(), k.request(portrait), &m); st != 201 || err != nil {
 		r.t.Fatalf("mdoc: %d %+v %v", st, p, err)
 	}
 	return m
@@ -72,8 +90,9 @@ func (r *rig) mdoc(ph api.Phone, spki, portrait []byte) api.Mdoc {
 // COSE_Sign1 with go-cose against the document signer's certificate,
 // which it chains to the IACA root itself — without drivers/mdoc.
 func TestMdocVerifiedIndependently(t *testing.T) {
-	r, ph, att := mdocRig(t)
-	m := r.mdoc(ph, att.SPKI, testPortrait)
+	r, ph, _, k := mdocRig(t)
+	att := k.att
+	m := r.mdoc(ph, k, testPortrait)
 	if m.DocType != "org.iso.23220.1.jp.mnc" || !m.ValidUntil.Equal(ph.Certificate.NotAfter) {
 		t.Fatalf("answer: %s until %v, want until %v", m.DocType, m.ValidUntil, ph.Certificate.NotAfter)
 	}
@@ -222,8 +241,9 @@ func TestMdocVerifiedIndependently(t *testing.T) {
 // TestMdocSelectiveDisclosure: a verifier given only birth_date and
 // age_over_20 verifies exactly those, with drivers/mdoc.
 func TestMdocSelectiveDisclosure(t *testing.T) {
-	r, ph, att := mdocRig(t)
-	m := r.mdoc(ph, att.SPKI, nil)
+	r, ph, _, k := mdocRig(t)
+	att := k.att
+	m := r.mdoc(ph, k, nil)
 	roots := x509.NewCertPool()
 	roots.AddCert(r.iacaCert())
 	all, err := mdoc.Verify(m.IssuerSigned, roots, time.Now())
@@ -253,21 +273,48 @@ func TestMdocSelectiveDisclosure(t *testing.T) {
 	if bytes.Contains(shown, []byte("窓口")) {
 		t.Fatal("the name went to a verifier that asked for the age")
 	}
+	// The attestation's challenge was used up by this mdoc.
+	st, p, _, _ := r.do(r.hc, "POST", "/v1/phones/"+ph.ID+"/mdoc", newKey(), k.request(nil), nil)
+	wantRefusal(t, "a used challenge", st, p, 422, api.CodeAttestation, "challenge")
 }
 
 func TestMdocRefusals(t *testing.T) {
-	r, ph, att := mdocRig(t)
+	r, ph, tp, k := mdocRig(t)
 	rk, _ := rsa.GenerateKey(rand.Reader, 2048)
 	rsaSPKI, _ := x509.MarshalPKIXPublicKey(&rk.PublicKey)
 	path := "/v1/phones/" + ph.ID + "/mdoc"
-	st, p, _, _ := r.do(r.hc, "POST", path, newKey(), api.MdocRequest{DeviceKey: rsaSPKI}, nil)
+	req := k.request(nil)
+	req.DeviceKey = rsaSPKI
+	st, p, _, _ := r.do(r.hc, "POST", path, newKey(), req, nil)
 	wantRefusal(t, "RSA device key", st, p, 400, api.CodeBadRequest, "P-256")
-	st, p, _, _ = r.do(r.hc, "POST", path, newKey(), api.MdocRequest{DeviceKey: att.SPKI, Portrait: []byte("GIF89a")}, nil)
+	st, p, _, _ = r.do(r.hc, "POST", path, newKey(), k.request([]byte("GIF89a")), nil)
 	wantRefusal(t, "a GIF portrait", st, p, 400, api.CodeBadRequest, "JPEG 2000")
-	st, p, _, _ = r.do(r.hc, "POST", "/v1/phones/nosuch/mdoc", newKey(), api.MdocRequest{DeviceKey: att.SPKI}, nil)
+	// The device key must be attested, over a fresh challenge, by the
+	// secure element and app of the phone credential.
+	st, p, _, _ = r.do(r.hc, "POST", path, newKey(), api.MdocRequest{DeviceKey: k.att.SPKI}, nil)
+	wantRefusal(t, "no attestation", st, p, 400, api.CodeBadRequest, "attestation")
+	ch := make([]byte, 32)
+	rand.Read(ch)
+	unissued, err := tp.drv.GenerateKey(context.Background(), phone.PurposeMdoc, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, p, _, _ = r.do(r.hc, "POST", path, newKey(), mdocKey{att: unissued, challenge: ch}.request(nil), nil)
+	wantRefusal(t, "a challenge never issued", st, p, 422, api.CodeAttestation, "challenge")
+	other := r.mdocKey(tp)
+	req = other.request(nil)
+	req.DeviceKey = k.att.SPKI
+	st, p, _, _ = r.do(r.hc, "POST", path, newKey(), req, nil)
+	wantRefusal(t, "another key's attestation", st, p, 422, api.CodeAttestation, "publicKey")
+	// A phone of another approved pair: its key is not this credential's.
+	foreign := newTestPhone(t, r.vendor(), "Other SE", "")
+	r.run.s.allow = append(r.run.s.allow, allowEntry{SecureElement: "Other SE", App: r.run.s.allow[0].App, Vendor: r.run.s.allow[0].Vendor, roots: r.run.s.allow[0].roots})
+	st, p, _, _ = r.do(r.hc, "POST", path, newKey(), r.mdocKey(foreign).request(nil), nil)
+	wantRefusal(t, "a key from another secure element", st, p, 422, api.CodeAttestation, "phone credential")
+	st, p, _, _ = r.do(r.hc, "POST", "/v1/phones/nosuch/mdoc", newKey(), r.mdocKey(tp).request(nil), nil)
 	wantRefusal(t, "unknown phone", st, p, 404, api.CodeNotFound, "")
 	r.do(r.hc, "POST", "/v1/phones/"+ph.ID+"/suspension", newKey(), nil, nil)
-	st, p, _, _ = r.do(r.hc, "POST", path, newKey(), api.MdocRequest{DeviceKey: att.SPKI}, nil)
+	st, p, _, _ = r.do(r.hc, "POST", path, newKey(), r.mdocKey(tp).request(nil), nil)
 	wantRefusal(t, "suspended phone", st, p, 409, api.CodeCertState, "suspended")
 	var n int
 	r.run.s.db.DB.QueryRow(`SELECT count(*) FROM phone_mdocs`).Scan(&n)

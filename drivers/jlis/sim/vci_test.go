@@ -146,7 +146,7 @@ func newWallet(t *testing.T, o api.Offer) (*wallet, map[string]any) {
 
 // TestOpenID4VCI runs the pre-authorised code flow as a wallet would.
 func TestOpenID4VCI(t *testing.T) {
-	r, ph, _ := mdocRig(t)
+	r, ph, _, _ := mdocRig(t)
 	o := r.offer(ph)
 	if len(o.TxCode) != 6 || strings.Trim(o.TxCode, "0123456789") != "" || o.ExpiresAt.Before(time.Now()) {
 		t.Fatalf("offer %+v", o)
@@ -242,7 +242,7 @@ func TestOpenID4VCI(t *testing.T) {
 
 // TestOpenID4VCIWrongTxCode: five wrong transaction codes kill the offer.
 func TestOpenID4VCIWrongTxCode(t *testing.T) {
-	r, ph, _ := mdocRig(t)
+	r, ph, _, _ := mdocRig(t)
 	o := r.offer(ph)
 	w, _ := newWallet(t, o)
 	wrong := "999999"
