@@ -97,7 +97,10 @@ func mdocElements(c api.Card, portrait []byte, now time.Time) (jp, iso map[strin
 
 // makeMdoc issues the mdoc of an active phone credential's holder, bound
 // to deviceKey, valid until the phone certificate's end, and records it.
-func (s *server) makeMdoc(ctx context.Context, tx querier, phoneID string, spki, portrait []byte, via string) (api.Mdoc, error) {
+// keyOK, when given, vouches for the key once the phone credential is
+// loaded (the terminal's path checks its attestation; OpenID4VCI's proof
+// was checked before).
+func (s *server) makeMdoc(ctx context.Context, tx querier, phoneID string, spki, portrait []byte, via string, keyOK func(api.Phone) error) (api.Mdoc, error) {
 	var out api.Mdoc
 	dk, err := parseDeviceKey(spki)
 	if err != nil {
@@ -109,6 +112,11 @@ func (s *server) makeMdoc(ctx context.Context, tx querier, phoneID string, spki,
 	p, err := s.loadPhone(ctx, tx, phoneID)
 	if err != nil {
 		return out, err
+	}
+	if keyOK != nil {
+		if err := keyOK(p); err != nil {
+			return out, err
+		}
 	}
 	if p.State != api.CertGood {
 		return out, refuse(409, api.CodeCertState, "the phone credential is %s", p.State)
@@ -151,43 +159,32 @@ func (s *server) issueMdoc(ctx context.Context, tx querier, r *http.Request, bod
 	if err := decode(body, &req); err != nil {
 		return 0, nil, err
 	}
-	// Cheap checks of the request first (makeMdoc repeats them).
-	if _, err := parseDeviceKey(req.DeviceKey); err != nil {
-		return 0, nil, err
-	}
-	if err := checkPortrait(req.Portrait); err != nil {
-		return 0, nil, err
-	}
-	if len(req.Attestation) == 0 || len(req.Challenge) == 0 {
-		return 0, nil, refuse(400, api.CodeBadRequest, "attestation and challenge are required: POST %s, then the phone's GENERATE KEY for the mdoc key", api.PathPhoneChallenges)
-	}
-	if err := s.checkChallenge(ctx, tx, req.Challenge); err != nil {
-		return 0, nil, err
-	}
-	att, err := s.verifyAttestation(api.PhoneRequest{Attestation: req.Attestation, Challenge: req.Challenge, PublicKey: req.DeviceKey})
+	// The device key must be attested over a challenge of this terminal's,
+	// by the secure element and app of the phone credential; the
+	// challenge is used up by the mdoc (in this transaction: a refusal
+	// uses nothing).
+	m, err := s.makeMdoc(ctx, tx, r.PathValue("id"), req.DeviceKey, req.Portrait, viaTerminal, func(ph api.Phone) error {
+		if len(req.Attestation) == 0 || len(req.Challenge) == 0 {
+			return refuse(400, api.CodeBadRequest, "attestation and challenge are required: POST %s, then the phone's GENERATE KEY for the mdoc key", api.PathPhoneChallenges)
+		}
+		if err := s.checkChallenge(ctx, tx, req.Challenge); err != nil {
+			return err
+		}
+		att, err := s.verifyAttestation(api.PhoneRequest{Attestation: req.Attestation, Challenge: req.Challenge, PublicKey: req.DeviceKey})
+		if err != nil {
+			return err
+		}
+		if att.SecureElement != ph.SecureElement || att.App != ph.App {
+			return attestationRefused("the mdoc key was made in secure element %q with app %q, the phone credential's in %q with %q",
+				att.SecureElement, att.App, ph.SecureElement, ph.App)
+		}
+		return nil
+	})
 	if err != nil {
 		return 0, nil, err
 	}
-	ph, err := s.loadPhone(ctx, tx, r.PathValue("id"))
-	if err != nil {
+	if err := s.useChallenge(ctx, tx, req.Challenge, r.PathValue("id")); err != nil {
 		return 0, nil, err
-	}
-	if att.SecureElement != ph.SecureElement || att.App != ph.App {
-		return 0, nil, attestationRefused("the mdoc key was made in secure element %q with app %q, the phone credential's in %q with %q",
-			att.SecureElement, att.App, ph.SecureElement, ph.App)
-	}
-	m, err := s.makeMdoc(ctx, tx, r.PathValue("id"), req.DeviceKey, req.Portrait, viaTerminal)
-	if err != nil {
-		return 0, nil, err
-	}
-	// The challenge is used up by the mdoc (in this transaction: a refused
-	// request above uses nothing).
-	res, err := tx.ExecContext(ctx, `UPDATE phone_challenges SET used_at = ?, phone_id = ? WHERE challenge = ? AND used_at = ''`, ts(s.now()), ph.ID, req.Challenge)
-	if err != nil {
-		return 0, nil, err
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return 0, nil, attestationRefused("challenge unknown or used")
 	}
 	return 201, m, nil
 }

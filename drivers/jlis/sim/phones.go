@@ -65,6 +65,19 @@ func (s *server) checkChallenge(ctx context.Context, tx querier, challenge []byt
 	return nil
 }
 
+// useChallenge marks a challenge used by what it was granted for (the
+// phone credential phoneID, or an mdoc of it).
+func (s *server) useChallenge(ctx context.Context, tx querier, challenge []byte, phoneID string) error {
+	res, err := tx.ExecContext(ctx, `UPDATE phone_challenges SET used_at = ?, phone_id = ? WHERE challenge = ? AND used_at = ''`, ts(s.now()), phoneID, challenge)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return attestationRefused("challenge unknown or used")
+	}
+	return nil
+}
+
 // verifyAttestation checks a phone's key attestation: it is well formed,
 // signs the request's challenge, its secure element and app are an
 // approved pair, its certificate chains to that pair's vendor root, and
@@ -185,12 +198,8 @@ func (s *server) issuePhone(ctx context.Context, tx querier, r *http.Request, bo
 	}
 	// The challenge is used up by the credential it was granted with (in
 	// this transaction: a refused request above uses nothing).
-	res, err := tx.ExecContext(ctx, `UPDATE phone_challenges SET used_at = ?, phone_id = ? WHERE challenge = ? AND used_at = ''`, ts(now), id, req.Challenge)
-	if err != nil {
+	if err := s.useChallenge(ctx, tx, req.Challenge, id); err != nil {
 		return 0, nil, err
-	}
-	if n, _ := res.RowsAffected(); n != 1 {
-		return 0, nil, attestationRefused("challenge unknown or used")
 	}
 	p, err := s.loadPhone(ctx, tx, id)
 	return 201, p, err

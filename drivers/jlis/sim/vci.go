@@ -408,7 +408,7 @@ func (s *server) vciCredential(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The offer's terminal is recorded as the one that issued it.
-	m, err := s.makeMdoc(context.WithValue(ctx, ctxKey{}, terminal), tx, phoneID, spki, portrait, viaVCI)
+	m, err := s.makeMdoc(context.WithValue(ctx, ctxKey{}, terminal), tx, phoneID, spki, portrait, viaVCI, nil)
 	var pr *problem
 	if errors.As(err, &pr) {
 		oauthError(w, 400, "credential_request_denied", pr.detail)
