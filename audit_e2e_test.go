@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -19,18 +18,7 @@ func TestAuditVerifyCLI(t *testing.T) {
 	data := t.TempDir()
 	cfg := filepath.Join(data, "none.toml")
 	os.WriteFile(cfg, []byte("language = \"en\"\n"), 0o600)
-	run := func(stdin string, args ...string) (string, error) {
-		cmd := exec.Command(bin, append(args, "--data", data, "--config", cfg)...)
-		if stdin != "" {
-			r, w, _ := os.Pipe()
-			cmd.ExtraFiles = []*os.File{r}
-			w.Write([]byte(stdin))
-			w.Close()
-			defer r.Close()
-		}
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	run := cliRun(bin, data, cfg)
 	if out, err := run("5827\n5827\n", "pin-reset", "--pin", "auth", "--pin-fd", "3", "--documents", "driving-licence", "--face-matched"); err != nil {
 		t.Fatalf("pin-reset: %v\n%s", err, out)
 	}
@@ -63,16 +51,7 @@ func TestStaffCLI(t *testing.T) {
 	bin := need(t)
 	data := t.TempDir()
 	cfg := filepath.Join(data, "none.toml")
-	run := func(stdin string, args ...string) (string, error) {
-		cmd := exec.Command(bin, append(args, "--data", data, "--config", cfg)...)
-		r, w, _ := os.Pipe()
-		cmd.ExtraFiles = []*os.File{r}
-		w.Write([]byte(stdin))
-		w.Close()
-		defer r.Close()
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	run := cliRun(bin, data, cfg)
 	if out, err := run("short\nshort\n", "staff", "add", "--login", "sato", "--role", "supervisor", "--password-fd", "3"); err == nil {
 		t.Fatalf("a short password was accepted: %s", out)
 	}

@@ -156,7 +156,6 @@ func startCentral(ctx context.Context, cfg config.Central, dataDir string, q *qu
 // errNoCentral: the central connection could not be set up (see the log).
 var errNoCentral = errors.New("the central system is not configured correctly")
 
-// connected waits for the central connection and returns its client.
 // clockSkew is the central system's clock minus this PC's, from its last
 // answer; ok is false before the first one.
 func (c *central) clockSkew() (time.Duration, bool) {
@@ -170,6 +169,7 @@ func (c *central) clockSkew() (time.Duration, bool) {
 	return skew, ok
 }
 
+// connected waits for the central connection and returns its client.
 func (c *central) connected(ctx context.Context) (*jlis.Client, error) {
 	select {
 	case <-c.ready:

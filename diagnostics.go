@@ -28,13 +28,7 @@ func missingFonts(langs []i18n.Language) func(context.Context) ([]string, error)
 		if err != nil {
 			return nil, err
 		}
-		var missing []string
-		for _, c := range fc {
-			if !c.OK {
-				missing = append(missing, c.Lang)
-			}
-		}
-		return missing, nil
+		return missingLangs(fc), nil
 	}
 }
 

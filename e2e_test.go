@@ -55,6 +55,24 @@ func need(t testing.TB, tools ...string) string {
 	return abs
 }
 
+// cliRun runs the binary with the data dir and config file appended to
+// its arguments; stdin, when given, is readable on descriptor 3 (the
+// --…-fd flags). It returns the combined output.
+func cliRun(bin, data, cfg string) func(stdin string, args ...string) (string, error) {
+	return func(stdin string, args ...string) (string, error) {
+		cmd := exec.Command(bin, append(args, "--data", data, "--config", cfg)...)
+		if stdin != "" {
+			r, w, _ := os.Pipe()
+			cmd.ExtraFiles = []*os.File{r}
+			w.Write([]byte(stdin))
+			w.Close()
+			defer r.Close()
+		}
+		out, err := cmd.CombinedOutput()
+		return string(out), err
+	}
+}
+
 // artifacts is where screenshots go; CI keeps the directory.
 func artifacts(t testing.TB) string {
 	t.Helper()

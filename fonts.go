@@ -71,5 +71,16 @@ func checkFonts(ctx context.Context, langs []i18n.Language) ([]fontCheck, error)
 	return out, nil
 }
 
+// missingLangs lists the languages of checks that found no font.
+func missingLangs(checks []fontCheck) []string {
+	var out []string
+	for _, c := range checks {
+		if !c.OK {
+			out = append(out, c.Lang)
+		}
+	}
+	return out
+}
+
 // fontHint is what to do about missing fonts on Debian.
 const fontHint = "install fonts-noto-cjk and fonts-noto-core (make run does)"

@@ -98,18 +98,7 @@ func TestPhoneCLI(t *testing.T) {
 	data := t.TempDir()
 	cfg := filepath.Join(data, "none.toml")
 	os.WriteFile(cfg, []byte("language = \"en\"\n"), 0o600)
-	run := func(stdin string, args ...string) (string, error) {
-		cmd := exec.Command(bin, append(args, "--data", data, "--config", cfg)...)
-		if stdin != "" {
-			r, w, _ := os.Pipe()
-			cmd.ExtraFiles = []*os.File{r}
-			w.Write([]byte(stdin))
-			w.Close()
-			defer r.Close()
-		}
-		out, err := cmd.CombinedOutput()
-		return string(out), err
-	}
+	run := cliRun(bin, data, cfg)
 	// A wrong signature password: the tries left, nothing stored.
 	if out, err := run("WRONGPASS1\n\n", "phone-store", "--pin-fd", "3", "--documents", "driving-licence", "--face-matched"); err == nil || !strings.Contains(out, "4 more tries") {
 		t.Fatalf("wrong password: %v\n%s", err, out)

@@ -122,12 +122,7 @@ func printSelftest(w io.Writer, r *acceptanceReport) {
 	} else {
 		fmt.Fprintf(w, "privacy: FOUND %s\n", strings.Join(r.Privacy.Findings, "; "))
 	}
-	var noFont []string
-	for _, f := range r.Fonts {
-		if !f.OK {
-			noFont = append(noFont, f.Lang)
-		}
-	}
+	noFont := missingLangs(r.Fonts)
 	if len(noFont) == 0 && len(r.Fonts) > 0 {
 		fmt.Fprintf(w, "fonts: every one of the %d screen languages has a font\n", len(r.Fonts))
 	} else if len(noFont) > 0 {
@@ -227,9 +222,7 @@ func runSelftest(ctx context.Context, data string, inProcess bool, stderr io.Wri
 		rep.Notes = append(rep.Notes, "fonts: "+err.Error())
 	} else {
 		rep.Fonts = fc
-		for _, c := range fc {
-			fontsOK = fontsOK && c.OK
-		}
+		fontsOK = len(missingLangs(fc)) == 0
 	}
 	stopCentral()
 	e.Close()

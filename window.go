@@ -138,11 +138,8 @@ func downloadsDir() string {
 	if err != nil {
 		return ""
 	}
-	cfg := os.Getenv("XDG_CONFIG_HOME")
-	if cfg == "" {
-		cfg = filepath.Join(home, ".config")
-	}
-	if data, err := os.ReadFile(filepath.Join(cfg, "user-dirs.dirs")); err == nil {
+	if cfg, err := os.UserConfigDir(); err == nil {
+		data, _ := os.ReadFile(filepath.Join(cfg, "user-dirs.dirs"))
 		for _, line := range strings.Split(string(data), "\n") {
 			v, ok := strings.CutPrefix(strings.TrimSpace(line), "XDG_DOWNLOAD_DIR=")
 			if !ok {
