@@ -64,14 +64,7 @@ func (v Verified) Element(name string) (any, bool) {
 // fails the whole verification.
 func Verify(issuerSignedBytes []byte, roots *x509.CertPool, now time.Time) (Verified, error) {
 	var v Verified
-	var is issuerSigned
-	if err := decMode.Unmarshal(issuerSignedBytes, &is); err != nil {
-		return v, fmt.Errorf("%w: IssuerSigned: %v", ErrMalformed, err)
-	}
-	if len(is.IssuerAuth) == 0 {
-		return v, fmt.Errorf("%w: no issuerAuth", ErrMalformed)
-	}
-	msg, err := parseSign1(is.IssuerAuth)
+	is, msg, err := decodeIssuerSigned(issuerSignedBytes)
 	if err != nil {
 		return v, err
 	}
@@ -118,13 +111,9 @@ func Verify(issuerSignedBytes []byte, roots *x509.CertPool, now time.Time) (Veri
 		return v, fmt.Errorf("%w: %v", ErrSignature, err)
 	}
 
-	msoBytes, err := unwrap24(msg.Payload)
+	mso, err := decodeMSO(msg)
 	if err != nil {
-		return v, fmt.Errorf("%w: MSO: %v", ErrMalformed, err)
-	}
-	var mso mobileSecurityObject
-	if err := decMode.Unmarshal(msoBytes, &mso); err != nil {
-		return v, fmt.Errorf("%w: MSO: %v", ErrMalformed, err)
+		return v, err
 	}
 	if mso.Version != MSOVersion {
 		return v, fmt.Errorf("%w: MSO version %q", ErrMalformed, mso.Version)
@@ -334,24 +323,39 @@ func deviceKeyOf(mso mobileSecurityObject) (*ecdsa.PublicKey, error) {
 // for a wallet, which holds the device key but not the issuers' roots, to
 // refuse an mdoc made for another key.
 func BoundKey(issuerSignedBytes []byte) (*ecdsa.PublicKey, error) {
-	var is issuerSigned
-	if err := decMode.Unmarshal(issuerSignedBytes, &is); err != nil {
-		return nil, fmt.Errorf("%w: IssuerSigned: %v", ErrMalformed, err)
-	}
-	if len(is.IssuerAuth) == 0 {
-		return nil, fmt.Errorf("%w: no issuerAuth", ErrMalformed)
-	}
-	msg, err := parseSign1(is.IssuerAuth)
+	_, msg, err := decodeIssuerSigned(issuerSignedBytes)
 	if err != nil {
 		return nil, err
 	}
-	msoBytes, err := unwrap24(msg.Payload)
+	mso, err := decodeMSO(msg)
 	if err != nil {
-		return nil, fmt.Errorf("%w: MSO: %v", ErrMalformed, err)
-	}
-	var mso mobileSecurityObject
-	if err := decMode.Unmarshal(msoBytes, &mso); err != nil {
-		return nil, fmt.Errorf("%w: MSO: %v", ErrMalformed, err)
+		return nil, err
 	}
 	return deviceKeyOf(mso)
+}
+
+// decodeIssuerSigned reads an IssuerSigned structure and its issuerAuth.
+func decodeIssuerSigned(b []byte) (issuerSigned, *cose.Sign1Message, error) {
+	var is issuerSigned
+	if err := decMode.Unmarshal(b, &is); err != nil {
+		return is, nil, fmt.Errorf("%w: IssuerSigned: %v", ErrMalformed, err)
+	}
+	if len(is.IssuerAuth) == 0 {
+		return is, nil, fmt.Errorf("%w: no issuerAuth", ErrMalformed)
+	}
+	msg, err := parseSign1(is.IssuerAuth)
+	return is, msg, err
+}
+
+// decodeMSO reads the Mobile Security Object issuerAuth carries (tag 24).
+func decodeMSO(msg *cose.Sign1Message) (mobileSecurityObject, error) {
+	var mso mobileSecurityObject
+	msoBytes, err := unwrap24(msg.Payload)
+	if err != nil {
+		return mso, fmt.Errorf("%w: MSO: %v", ErrMalformed, err)
+	}
+	if err := decMode.Unmarshal(msoBytes, &mso); err != nil {
+		return mso, fmt.Errorf("%w: MSO: %v", ErrMalformed, err)
+	}
+	return mso, nil
 }
