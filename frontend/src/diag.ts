@@ -3,7 +3,7 @@
 // wrong, the code to quote to IT support (docs/ERROR-CODES.md) and what to
 // do. It lives outside #app, so the status panel's refresh leaves it be.
 import { api, ApiError, type Check, type DiagnosticsView } from './api';
-import { h } from './dom';
+import { h, openModal } from './dom';
 import { tRich } from './i18n';
 
 let dialog: HTMLDialogElement | undefined;
@@ -102,12 +102,7 @@ export function openDiagnostics(openerId: string): void {
       h('button', { type: 'button', class: 'primary', 'data-action': 'diag-close', onclick: close }, tRich('diag.close')),
     ),
   ) as HTMLDialogElement;
-  d.addEventListener('cancel', (e) => {
-    e.preventDefault();
-    close();
-  });
-  document.body.append(d);
   dialog = d;
-  d.showModal();
+  openModal(d, close);
   void fill(content);
 }

@@ -21,3 +21,17 @@ export function h<K extends keyof HTMLElementTagNameMap>(
   }
   return el;
 }
+
+/**
+ * openModal puts a dialog at the end of the page and shows it modally;
+ * Escape (the dialog's cancel event) calls onCancel instead of closing it
+ * behind the screen's back.
+ */
+export function openModal(d: HTMLDialogElement, onCancel: () => void): void {
+  d.addEventListener('cancel', (e) => {
+    e.preventDefault();
+    onCancel();
+  });
+  document.body.append(d);
+  d.showModal();
+}

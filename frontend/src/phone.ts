@@ -28,7 +28,7 @@ import {
   type ProcedureOutcome,
   type ProcedureView,
 } from './api';
-import { h } from './dom';
+import { h, openModal } from './dom';
 import { dateMarkup, isoDate, messageMarkup, pinMarkup, sexKey } from './format';
 import { has, lang, rich, tPlain, tRich, type RichData } from './i18n';
 import { PinPad } from './pinpad';
@@ -1119,13 +1119,8 @@ function confirmRevoke(ww: List, p: PhoneCredView): void {
       ),
     ),
   ) as HTMLDialogElement;
-  d.addEventListener('cancel', (e) => {
-    e.preventDefault();
-    cancel();
-  });
-  document.body.append(d);
   dialog = d;
-  d.showModal();
+  openModal(d, cancel);
   d.querySelector<HTMLElement>('[data-action="revoke-cancel"]')?.focus();
 }
 

@@ -8,7 +8,7 @@
 // main.ts re-renders around it; texts through tRich (easy Japanese shows
 // its furigana), dates in both calendars (format.ts).
 import { api, ApiError, inWindow, type Approval, type QueueJobView, type ReceiptView, type ReportFormat, type ReportView, type SessionView } from './api';
-import { h } from './dom';
+import { h, openModal } from './dom';
 import { dateMarkup, pinMarkup } from './format';
 import { has, lang, markup, rich, tPlain, tRich, type RichData } from './i18n';
 
@@ -775,12 +775,7 @@ function discardDialog(j: QueueJobView): void {
       ),
     ),
   ) as HTMLDialogElement;
-  d.addEventListener('cancel', (e) => {
-    e.preventDefault();
-    cancel();
-  });
-  document.body.append(d);
   dialog = d;
-  d.showModal();
+  openModal(d, cancel);
   reason.focus();
 }
